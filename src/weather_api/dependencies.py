@@ -1,0 +1,48 @@
+"""What routes receive: settings, the database handles and a session per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from weather_api.settings import Settings
+
+
+@dataclass
+class Database:
+    """The primary (loads, migrations) and the engine GETs read from (a replica, if set)."""
+
+    engine: AsyncEngine
+    read_engine: AsyncEngine
+
+    def __post_init__(self) -> None:
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_database(request).read_sessions() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]

@@ -1,0 +1,337 @@
+"""The loader shared by the CLI, the start-up autoload and the API's load jobs.
+
+Files are validated in a worker process while the previous file is copied, so parsing
+costs no wall time and never blocks the event loop. Each file is one transaction:
+COPY, merge, its station's yearly stats, its checksum, the run's progress and the data
+version commit together, so a killed load leaves every file fully in or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import logging
+import multiprocessing
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from weather_api.models import DataVersion, LoadRun, SourceFile
+from weather_api.parsing import DataFileError, Prepared, Unchanged, prepare
+from weather_api.sources import DataFile, SourceError, SourceLimits, resolve
+from weather_api.stats import refresh_yearly_stats
+
+log = logging.getLogger(__name__)
+
+# One load at a time across every process that shares the database.
+LOAD_LOCK_KEY = 0x57454154  # "WEAT"
+# COOP ids (USC00 + 6 digits) start with a 2-digit state code.
+STATE_CODES = {"11": "IL", "12": "IN", "13": "IA", "25": "NE", "33": "OH"}
+_LOOKAHEAD = 3
+
+
+class LoadInProgressError(RuntimeError):
+    def __init__(self, run_id: int | None) -> None:
+        super().__init__(f"another load is running (job {run_id})")
+        self.run_id = run_id
+
+
+@dataclass
+class LoadSummary:
+    run_id: int
+    source: str
+    status: str = "running"
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    finished_at: dt.datetime | None = None
+    duration_s: float | None = None
+    files_total: int = 0
+    files_done: int = 0
+    files_loaded: int = 0
+    files_skipped: int = 0
+    files_failed: int = 0
+    records_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    message: str | None = None
+
+    def fail(self, file: str, line: int | None, message: str) -> None:
+        self.files_failed += 1
+        self.errors.append({"file": file, "line": line, "message": message})
+        log.error("rejected %s%s: %s", file, f" line {line}" if line else "", message)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("started_at", "finished_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+    def progress_values(self) -> dict[str, Any]:
+        """The LoadRun columns this summary keeps up to date."""
+        data = asdict(self)
+        return {k: v for k, v in data.items() if k not in ("run_id", "source", "duration_s")}
+
+
+ProgressCallback = Callable[[LoadSummary], Awaitable[None] | None]
+
+
+def state_of(station_id: str) -> str | None:
+    return STATE_CODES.get(station_id[5:7]) if station_id.startswith("USC00") else None
+
+
+async def create_run(conn: AsyncConnection, *, source: str, trigger: str) -> int:
+    result = await conn.execute(
+        insert(LoadRun).values(source=source, trigger=trigger).returning(LoadRun.id)
+    )
+    return result.scalar_one()
+
+
+async def mark_interrupted(conn: AsyncConnection, *, except_run: int | None = None) -> int:
+    """Runs left queued or running by a process that died. Call only while holding the lock."""
+    stmt = (
+        update(LoadRun)
+        .where(LoadRun.status.in_(["queued", "running"]))
+        .values(status="interrupted", finished_at=func.now())
+    )
+    if except_run is not None:
+        stmt = stmt.where(LoadRun.id != except_run)
+    result = await conn.execute(stmt)
+    return int(result.rowcount)
+
+
+async def running_run_id(conn: AsyncConnection) -> int | None:
+    run_id: int | None = await conn.scalar(
+        select(LoadRun.id).where(LoadRun.status == "running").order_by(LoadRun.id.desc()).limit(1)
+    )
+    return run_id
+
+
+async def _merge(
+    conn: AsyncConnection, table: str, keys: Sequence[str], values: Sequence[str], payload: bytes
+) -> tuple[int, int]:
+    """COPY into a temporary staging table, then one set-based upsert that touches only rows
+    whose values differ. Returns (inserted, updated)."""
+    staging = f"staging_{table}"
+    await conn.execute(
+        text(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
+    )
+    await _copy(conn, staging, payload)
+    assign = ", ".join(f"{v} = EXCLUDED.{v}" for v in values)
+    old = ", ".join(f"t.{v}" for v in values)
+    new = ", ".join(f"EXCLUDED.{v}" for v in values)
+    row = (
+        await conn.execute(
+            text(
+                f"WITH merged AS (INSERT INTO {table} AS t SELECT * FROM {staging} "
+                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {assign} "
+                f"WHERE ({old}) IS DISTINCT FROM ({new}) RETURNING (xmax = 0) AS fresh) "
+                "SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) "
+                "FROM merged"
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def _copy(conn: AsyncConnection, table: str, payload: bytes) -> None:
+    raw = await conn.get_raw_connection()
+    assert raw.driver_connection is not None  # a checked-out connection is always open
+    await raw.driver_connection.copy_to_table(table, source=io.BytesIO(payload), format="text")
+
+
+async def _store_observations(conn: AsyncConnection, prepared: Prepared) -> tuple[int, int]:
+    station_id = prepared.key
+    await conn.execute(
+        text(
+            "INSERT INTO stations (station_id, state) VALUES (:id, :state) "
+            "ON CONFLICT (station_id) DO NOTHING"
+        ),
+        {"id": station_id, "state": state_of(station_id)},
+    )
+    has_rows = await conn.scalar(
+        text("SELECT EXISTS (SELECT 1 FROM observations WHERE station_id = :id)"),
+        {"id": station_id},
+    )
+    if has_rows:
+        counts = await _merge(
+            conn,
+            "observations",
+            ("station_id", "date"),
+            ("max_temp", "min_temp", "precipitation"),
+            prepared.payload,
+        )
+    else:
+        # A station with nothing stored cannot conflict: COPY straight into place, which is
+        # what makes a first load run at the speed of a plain COPY.
+        await _copy(conn, "observations", prepared.payload)
+        counts = (prepared.records, 0)
+    if sum(counts):
+        await refresh_yearly_stats(conn, station_ids=[station_id])
+    return counts
+
+
+async def _store(
+    conn: AsyncConnection, file: DataFile, prepared: Prepared, summary: LoadSummary
+) -> None:
+    if prepared.kind == "station":
+        inserted, updated = await _store_observations(conn, prepared)
+        summary.records_read += prepared.records
+        summary.inserted += inserted
+        summary.updated += updated
+        summary.unchanged += prepared.records - inserted - updated
+    else:
+        inserted, updated = await _merge(
+            conn, "corn_yields", ("year",), ("corn_grain_yield_kt",), prepared.payload
+        )
+    if inserted or updated:
+        await conn.execute(
+            update(DataVersion).values(version=DataVersion.version + 1, changed_at=func.now())
+        )
+    await conn.execute(
+        text(
+            "INSERT INTO source_files (key, sha256, name, records, load_run_id) "
+            "VALUES (:key, :sha256, :name, :records, :run) ON CONFLICT (key) DO UPDATE SET "
+            "sha256 = EXCLUDED.sha256, name = EXCLUDED.name, records = EXCLUDED.records, "
+            "load_run_id = EXCLUDED.load_run_id, loaded_at = now()"
+        ),
+        {
+            "key": prepared.key,
+            "sha256": prepared.sha256,
+            "name": file.name,
+            "records": prepared.records,
+            "run": summary.run_id,
+        },
+    )
+    summary.files_loaded += 1
+
+
+class Loader:
+    def __init__(self, engine: AsyncEngine, limits: SourceLimits) -> None:
+        self.engine = engine
+        self.limits = limits
+
+    async def run(
+        self,
+        sources: list[str],
+        *,
+        trigger: str,
+        run_id: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> LoadSummary:
+        """Load ``sources``; raises LoadInProgressError if another load holds the lock."""
+        label = " ".join(sources)
+        async with self.engine.connect() as conn:
+            locked = await conn.scalar(select(func.pg_try_advisory_lock(LOAD_LOCK_KEY)))
+            if not locked:
+                running = await running_run_id(conn)
+                await conn.rollback()
+                raise LoadInProgressError(running)
+            try:
+                if run_id is None:
+                    run_id = await create_run(conn, source=label, trigger=trigger)
+                await mark_interrupted(conn, except_run=run_id)
+                summary = LoadSummary(run_id=run_id, source=label)
+                await self._save(conn, summary)
+                await conn.commit()
+                log.info("load %d started at %s: %s", run_id, summary.started_at, label)
+                try:
+                    await self._load(conn, sources, summary, progress)
+                except (SourceError, OSError) as exc:
+                    summary.message = str(exc)
+                    log.error("load %d failed: %s", run_id, exc)
+                await self._finish(conn, summary)
+            finally:
+                await conn.execute(select(func.pg_advisory_unlock(LOAD_LOCK_KEY)))
+                await conn.commit()
+        return summary
+
+    async def _save(self, conn: AsyncConnection, summary: LoadSummary) -> None:
+        await conn.execute(
+            update(LoadRun).where(LoadRun.id == summary.run_id).values(**summary.progress_values())
+        )
+
+    async def _finish(self, conn: AsyncConnection, summary: LoadSummary) -> None:
+        await conn.rollback()  # anything a failed file left open
+        summary.finished_at = dt.datetime.now(dt.UTC)
+        summary.duration_s = round((summary.finished_at - summary.started_at).total_seconds(), 3)
+        summary.status = "failed" if summary.files_failed or summary.message else "succeeded"
+        await self._save(conn, summary)
+        await conn.commit()
+        log.info(
+            "load %d %s at %s in %.2f s: files %d seen, %d loaded, %d skipped, %d failed; "
+            "records %d read, %d inserted, %d updated, %d unchanged",
+            summary.run_id,
+            summary.status,
+            summary.finished_at,
+            summary.duration_s,
+            summary.files_total,
+            summary.files_loaded,
+            summary.files_skipped,
+            summary.files_failed,
+            summary.records_read,
+            summary.inserted,
+            summary.updated,
+            summary.unchanged,
+        )
+
+    async def _load(
+        self,
+        conn: AsyncConnection,
+        sources: list[str],
+        summary: LoadSummary,
+        progress: ProgressCallback | None,
+    ) -> None:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            pool.submit(int)  # starts the worker now, overlapping its start-up with resolving
+            async with resolve(sources, self.limits) as found:
+                for name in found.ignored:
+                    log.info("ignored %s: not a station or yield file", name)
+                summary.files_total = len(found.files)
+                await self._save(conn, summary)
+                rows = await conn.execute(select(SourceFile.key, SourceFile.sha256))
+                known = {key: sha256 for key, sha256 in rows}
+                await conn.commit()
+                pending: deque[tuple[DataFile, Future[Prepared | Unchanged]]] = deque()
+                queue = iter(found.files)
+                while True:
+                    while len(pending) < _LOOKAHEAD and (file := next(queue, None)):
+                        future = pool.submit(prepare, file.path, file.name, file.kind, known)
+                        pending.append((file, future))
+                    if not pending:
+                        break
+                    file, future = pending.popleft()
+                    await self._one(conn, file, future, summary)
+                    summary.files_done += 1
+                    if progress is not None and (waiter := progress(summary)) is not None:
+                        await waiter
+
+    async def _one(
+        self,
+        conn: AsyncConnection,
+        file: DataFile,
+        future: Future[Prepared | Unchanged],
+        summary: LoadSummary,
+    ) -> None:
+        try:
+            result = await asyncio.wrap_future(future)
+        except DataFileError as exc:
+            summary.fail(exc.file, exc.line, exc.message)
+        else:
+            if isinstance(result, Unchanged):
+                summary.files_skipped += 1
+                log.info("skipped %s: unchanged since its last load", file.name)
+                return  # nothing written; the run's final save counts it
+            # Losing this commit in a server crash only means the file loads again next
+            # time (its checksum is in the same transaction), so it need not wait for fsync.
+            await conn.execute(text("SET LOCAL synchronous_commit = off"))
+            await _store(conn, file, result, summary)
+        await self._save(conn, summary)
+        await conn.commit()

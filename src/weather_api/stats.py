@@ -1,0 +1,41 @@
+"""Yearly statistics per station, aggregated in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, extract, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from weather_api.models import Observation, YearlyStats
+from weather_api.units import celsius, centimetres
+
+
+async def refresh_yearly_stats(
+    conn: AsyncConnection, *, station_ids: Sequence[str] | None = None
+) -> int:
+    """Recompute the yearly stats of the given stations (all when None); returns the row count.
+
+    Missing values are NULL in observations, so avg/sum/count skip them and a statistic
+    with no value to stand on comes out NULL."""
+    obs = Observation
+    year = extract("year", obs.date)
+    aggregate = select(
+        obs.station_id,
+        year,
+        celsius(func.avg(obs.max_temp)),
+        celsius(func.avg(obs.min_temp)),
+        centimetres(func.sum(obs.precipitation)),
+        func.count(obs.max_temp),
+        func.count(obs.min_temp),
+        func.count(obs.precipitation),
+        func.count(),
+    ).group_by(obs.station_id, year)
+    clear = delete(YearlyStats)
+    if station_ids is not None:
+        aggregate = aggregate.where(obs.station_id.in_(station_ids))
+        clear = clear.where(YearlyStats.station_id.in_(station_ids))
+    await conn.execute(clear)
+    columns = [c.name for c in YearlyStats.__table__.columns]
+    result = await conn.execute(insert(YearlyStats).from_select(columns, aggregate))
+    return int(result.rowcount)

@@ -1,0 +1,155 @@
+"""Test harness: a real PostgreSQL (embedded, or WEATHER_TEST_DATABASE_URL), a migrated
+template database, sample data loaded once for the API tests, and each API test inside a
+transaction rolled back at its end."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic import command
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from tests.sample import write_sample
+from weather_api.app import create_app, source_limits
+from weather_api.database import alembic_config, create_engine, start_embedded
+from weather_api.dependencies import get_read_session
+from weather_api.loader import Loader
+from weather_api.settings import Settings
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def settings_for(url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": SecretStr(url),
+        "autoload": False,
+        "log_format": "text",
+        "allowed_source_hosts": ["127.0.0.1"],
+        "allow_private_source_hosts": True,
+    }
+    return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Maintenance URL of the test server."""
+    if url := os.environ.get("WEATHER_TEST_DATABASE_URL"):
+        return url
+    return start_embedded(tmp_path_factory.mktemp("postgres") / "data")
+
+
+async def create_database(server_url: str, *, template: str | None = None) -> str:
+    name = f"wx_{uuid.uuid4().hex[:12]}"
+    suffix = f" TEMPLATE {template}" if template else ""
+    await _admin(server_url, f"CREATE DATABASE {name}{suffix}")
+    return with_database(server_url, name)
+
+
+async def drop_database(server_url: str, url: str) -> None:
+    name = make_url(url).database
+    await _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+async def template_url(server_url: str) -> AsyncIterator[str]:
+    """An empty database at the migrations' head, copied for every test that writes."""
+    url = await create_database(server_url)
+    engine = create_engine(url, settings_for(url), pool_size=1)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(connection=sync), "head"))
+    await engine.dispose()
+    yield url
+    await drop_database(server_url, url)
+
+
+@pytest.fixture
+async def db_url(server_url: str, template_url: str) -> AsyncIterator[str]:
+    """A fresh migrated database of this test's own."""
+    url = await create_database(server_url, template=make_url(template_url).database)
+    yield url
+    await drop_database(server_url, url)
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(db_url, settings_for(db_url), pool_size=3)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sample(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture(scope="session")
+async def api_db_url(server_url: str, template_url: str, sample_dir: Path) -> AsyncIterator[str]:
+    """A database with the sample data loaded, shared (read-only) by the API tests."""
+    url = await create_database(server_url, template=make_url(template_url).database)
+    settings = settings_for(url)
+    engine = create_engine(url, settings, pool_size=1)
+    summary = await Loader(engine, source_limits(settings, restricted=False)).run(
+        [str(sample_dir)], trigger="cli"
+    )
+    assert summary.status == "succeeded", summary.errors
+    await engine.dispose()
+    yield url
+    await drop_database(server_url, url)
+
+
+@pytest.fixture(scope="session")
+async def api_engine(api_db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(api_db_url, settings_for(api_db_url), pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(api_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session whose every change is rolled back when the test ends."""
+    async with api_engine.connect() as conn:
+        transaction = await conn.begin()
+        async with AsyncSession(bind=conn, join_transaction_mode="create_savepoint") as session:
+            yield session
+        await transaction.rollback()
+
+
+@pytest.fixture
+async def app(api_db_url: str, session: AsyncSession) -> AsyncIterator[FastAPI]:
+    """The application over the sample database, reading through the rolled-back session."""
+    app = create_app(settings_for(api_db_url))
+
+    async def override() -> AsyncIterator[AsyncSession]:
+        yield session
+
+    app.dependency_overrides[get_read_session] = override
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        yield client
