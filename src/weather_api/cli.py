@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -17,10 +18,12 @@ if TYPE_CHECKING:  # imported where used: the loader's worker processes re-impor
 
 def _primary_url(settings: Settings) -> str:
     from weather_api.database import database_url
+    from weather_api.settings import get_settings
 
     url = database_url(settings)
-    # Child processes (uvicorn workers) reuse it instead of starting their own server.
+    # The app and child processes (uvicorn workers) reuse it instead of starting their own.
     os.environ["WEATHER_DATABASE_URL"] = url
+    get_settings.cache_clear()
     return url
 
 
@@ -30,6 +33,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from weather_api.database import migrate
 
     migrate(_primary_url(settings))
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit
+    # instead lets atexit stop the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     uvicorn.run(
         "weather_api.app:create_app",
         factory=True,

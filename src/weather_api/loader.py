@@ -246,6 +246,14 @@ class Loader:
                 except (SourceError, OSError) as exc:
                     summary.message = str(exc)
                     log.error("load %d failed: %s", run_id, exc)
+                except asyncio.CancelledError:
+                    # Shutdown: files committed so far stay, the one in flight rolls back.
+                    await asyncio.shield(self._finish(conn, summary, "interrupted"))
+                    raise
+                except Exception as exc:
+                    summary.message = f"internal error: {type(exc).__name__}"
+                    await self._finish(conn, summary)
+                    raise
                 await self._finish(conn, summary)
             finally:
                 await conn.execute(select(func.pg_advisory_unlock(LOAD_LOCK_KEY)))
@@ -257,11 +265,14 @@ class Loader:
             update(LoadRun).where(LoadRun.id == summary.run_id).values(**summary.progress_values())
         )
 
-    async def _finish(self, conn: AsyncConnection, summary: LoadSummary) -> None:
+    async def _finish(
+        self, conn: AsyncConnection, summary: LoadSummary, status: str | None = None
+    ) -> None:
         await conn.rollback()  # anything a failed file left open
         summary.finished_at = dt.datetime.now(dt.UTC)
         summary.duration_s = round((summary.finished_at - summary.started_at).total_seconds(), 3)
-        summary.status = "failed" if summary.files_failed or summary.message else "succeeded"
+        failed = summary.files_failed or summary.message
+        summary.status = status or ("failed" if failed else "succeeded")
         await self._save(conn, summary)
         await conn.commit()
         log.info(

