@@ -3,7 +3,7 @@
 import asyncio
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.pool import NullPool
 
 from weather_api.database import async_url, database_url
@@ -16,6 +16,8 @@ config = context.config
 def run_migrations(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
     with context.begin_transaction():
+        # Containers starting together must not run the same migration twice.
+        connection.execute(text("SELECT pg_advisory_xact_lock(0x57454158)"))
         context.run_migrations()
 
 

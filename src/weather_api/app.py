@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import func, select
 
-from weather_api import health
+from weather_api import health, stations, weather, yields
 from weather_api.database import create_engine, database_url
 from weather_api.dependencies import Database
 from weather_api.errors import install_error_handlers
@@ -105,5 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(health.router)
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    for module in (weather, stations, yields, health):
+        app.include_router(module.router)
     return app

@@ -6,7 +6,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -78,8 +78,10 @@ def _message(error: dict[str, Any]) -> str:
     return message
 
 
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    if exc.status == 304:
+        return Response(status_code=304, headers=exc.headers)
     return problem(exc.status, exc.detail, errors=exc.errors, headers=exc.headers, extra=exc.extra)
 
 

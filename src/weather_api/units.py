@@ -8,23 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, cast
+from sqlalchemy import ColumnElement, Numeric, SQLColumnExpression, cast
 
 
-def _scaled(tenths: ColumnElement[Any], divisor: int) -> ColumnElement[Any]:
+def _scaled(tenths: SQLColumnExpression[Any], divisor: int) -> ColumnElement[Any]:
     return cast(tenths, Numeric) / divisor
 
 
-def celsius(tenths_c: ColumnElement[Any]) -> ColumnElement[Any]:
+def celsius(tenths_c: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     """Tenths of °C → °C."""
     return _scaled(tenths_c, 10)
 
 
-def millimetres(tenths_mm: ColumnElement[Any]) -> ColumnElement[Any]:
+def millimetres(tenths_mm: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     """Tenths of mm → mm."""
     return _scaled(tenths_mm, 10)
 
 
-def centimetres(tenths_mm: ColumnElement[Any]) -> ColumnElement[Any]:
+def centimetres(tenths_mm: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     """Tenths of mm → cm."""
     return _scaled(tenths_mm, 100)

@@ -1,0 +1,111 @@
+"""Page envelopes, RFC 8288 links and keyset cursors shared by every list endpoint."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+
+from weather_api.errors import invalid
+from weather_api.schemas import PageQuery
+
+Key = tuple[Any, ...]
+_BAD_CURSOR = "malformed cursor: pass the cursor of a `next` link unchanged"
+
+
+def encode_cursor(page: int, key: Key) -> str:
+    raw = json.dumps([page, [v.isoformat() if isinstance(v, dt.date) else v for v in key]])
+    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, key_types: Sequence[Callable[[Any], Any]]) -> tuple[int, Key]:
+    """The page number and the last key of the previous page, checked against the key's
+    types so that a tampered cursor is a 422, never a database error."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        page, values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if not isinstance(page, int) or page < 2 or len(values) != len(key_types):
+            raise ValueError
+        key = tuple(t(v) for t, v in zip(key_types, values, strict=True))
+    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError):
+        raise invalid("cursor", _BAD_CURSOR) from None
+    return page, key
+
+
+def cursor_str(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValueError
+    return value
+
+
+def cursor_int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > 1_000_000:
+        raise ValueError
+    return value
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    page: int
+    size: int
+    after: Key | None  # keyset position from a cursor, else None
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    @classmethod
+    def from_query(cls, query: PageQuery, key_types: Sequence[Callable[[Any], Any]]) -> PageRequest:
+        if query.cursor is None:
+            return cls(query.page, query.page_size, None)
+        if "page" in query.model_fields_set:
+            raise invalid("page", "give page or cursor, not both")
+        page, after = decode_cursor(query.cursor, key_types)
+        return cls(page, query.page_size, after)
+
+
+def page_envelope(
+    request: Request,
+    response: Response,
+    paging: PageRequest,
+    items: list[dict[str, Any]],
+    total: int,
+    last_key: Key | None,
+) -> dict[str, Any]:
+    """The envelope (validated once, by the route's response model) and its links, also
+    sent as an RFC 8288 Link header."""
+    pages = math.ceil(total / paging.size)
+    url = request.url.remove_query_params("cursor")
+
+    def at(page: int) -> str:
+        return str(url.include_query_params(page=page))
+
+    following = None
+    if paging.page < pages and last_key is not None:
+        cursor = encode_cursor(paging.page + 1, last_key)
+        following = str(url.remove_query_params("page").include_query_params(cursor=cursor))
+    links = {
+        "self": str(request.url),
+        "first": at(1),
+        "prev": at(min(paging.page - 1, pages)) if paging.page > 1 and pages else None,
+        "next": following,
+        "last": at(pages) if pages else None,
+    }
+    response.headers["Link"] = ", ".join(
+        f'<{href}>; rel="{rel}"' for rel, href in links.items() if href
+    )
+    return {
+        "items": items,
+        "page": paging.page,
+        "page_size": paging.size,
+        "total": total,
+        "pages": pages,
+        "links": links,
+    }
