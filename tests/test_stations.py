@@ -1,0 +1,75 @@
+"""GET /api/stations and /api/stations/{station_id}."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from tests.sample import FIRST, LAST, STATIONS, read_days
+
+
+@pytest.fixture(scope="module")
+def expected(sample_dir: Path) -> list[dict[str, Any]]:
+    days = read_days(sample_dir)
+    states = {STATIONS[0]: "IL", STATIONS[1]: "NE", STATIONS[2]: "OH"}
+    items = []
+    for station_id in STATIONS:
+        mine = [d for d in days if d.station_id == station_id]
+
+        def share(attr: str, mine: list[Any] = mine) -> float:
+            return round(sum(getattr(d, attr) is not None for d in mine) / len(mine), 4)
+
+        items.append(
+            {
+                "station_id": station_id,
+                "state": states[station_id],
+                "first_date": FIRST.isoformat(),
+                "last_date": LAST.isoformat(),
+                "days": len(mine),
+                "max_temp_share": share("max_temp"),
+                "min_temp_share": share("min_temp"),
+                "precipitation_share": share("precipitation"),
+            }
+        )
+    return items
+
+
+async def test_list(client: AsyncClient, app: FastAPI, expected: list[dict[str, Any]]) -> None:
+    response = await client.get(app.url_path_for("list_stations"))
+    assert response.status_code == 200
+    assert response.json()["items"] == expected
+    by_state = await client.get(app.url_path_for("list_stations"), params={"state": ["OH", "IL"]})
+    assert [i["station_id"] for i in by_state.json()["items"]] == [STATIONS[0], STATIONS[2]]
+
+
+async def test_unknown_state_lists_the_allowed_ones(client: AsyncClient, app: FastAPI) -> None:
+    response = await client.get(app.url_path_for("list_stations"), params={"state": "TX"})
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["param"] == "state.0"
+    for state in ("IA", "IL", "IN", "NE", "OH"):
+        assert state in error["message"]
+
+
+async def test_one_station(
+    client: AsyncClient, app: FastAPI, expected: list[dict[str, Any]]
+) -> None:
+    url = app.url_path_for("get_station", station_id=STATIONS[1])
+    response = await client.get(url)
+    assert response.status_code == 200
+    assert response.json() == expected[1]
+    assert response.headers["etag"]
+
+
+async def test_unknown_and_malformed_ids(client: AsyncClient, app: FastAPI) -> None:
+    missing = await client.get(app.url_path_for("get_station", station_id="USC00999999"))
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert "USC00999999" in missing.json()["detail"]
+    malformed = await client.get(app.url_path_for("get_station", station_id="nope"))
+    assert malformed.status_code == 422
+    assert malformed.json()["errors"][0]["param"] == "station_id"
