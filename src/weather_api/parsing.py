@@ -100,19 +100,28 @@ def prepare(path: Path, name: str, kind: str, known: dict[str, str]) -> Prepared
     return Prepared(kind, key, sha256, records, payload)
 
 
+# Every station file repeats the same few thousand dates: each is checked once per worker.
+_VALID_DATES: set[bytes] = set()
+
+
 def _check_dates(name: str, text: bytes) -> None:
-    dates = re.findall(rb"^\d{8}", text, re.M)
-    for value in set(dates):
+    # The file already matched the line pattern, so every line starts with 8 digits.
+    dates = [line[:8] for line in text.split(b"\n")[:-1]]
+    distinct = set(dates)
+    for value in distinct - _VALID_DATES:
         try:
             dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
         except ValueError:
             line = dates.index(value) + 1
             raise DataFileError(name, line, f"{value.decode()} is not a valid date") from None
-    _check_unique(name, dates, "date")
+        _VALID_DATES.add(value)
+    _check_unique(name, dates, "date", distinct)
 
 
-def _check_unique(name: str, keys: list[bytes], what: str) -> None:
-    if len(set(keys)) == len(keys):
+def _check_unique(
+    name: str, keys: list[bytes], what: str, distinct: set[bytes] | None = None
+) -> None:
+    if len(distinct if distinct is not None else set(keys)) == len(keys):
         return
     seen: set[bytes] = set()
     for line, key in enumerate(keys, 1):
