@@ -108,7 +108,10 @@ async def mark_interrupted(conn: AsyncConnection, *, except_run: int | None = No
 
 async def running_run_id(conn: AsyncConnection) -> int | None:
     run_id: int | None = await conn.scalar(
-        select(LoadRun.id).where(LoadRun.status == "running").order_by(LoadRun.id.desc()).limit(1)
+        select(LoadRun.id)
+        .where(LoadRun.status.in_(["queued", "running"]))
+        .order_by(LoadRun.id.desc())
+        .limit(1)
     )
     return run_id
 
@@ -212,52 +215,94 @@ async def _store(
     summary.files_loaded += 1
 
 
+@dataclass(frozen=True)
+class LoadClaim:
+    """The load lock, held by ``conn``, and the queued run it was taken for."""
+
+    conn: AsyncConnection
+    run_id: int
+    source: str
+
+
+async def _lock_holder(conn: AsyncConnection) -> int | None:
+    """The run of whoever holds the lock. A holder inserts its run just after locking, so
+    its commit is given a moment to land."""
+    for _ in range(20):
+        if (run_id := await running_run_id(conn)) is not None:
+            return run_id
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def _release(conn: AsyncConnection) -> None:
+    """Unlock and hand the connection back. One too broken to unlock is closed for good,
+    which ends its session and so releases the lock too."""
+    try:
+        await conn.rollback()
+        await conn.execute(select(func.pg_advisory_unlock(LOAD_LOCK_KEY)))
+        await conn.commit()
+    except Exception:
+        log.warning("closing the load connection instead of unlocking it", exc_info=True)
+        await conn.invalidate()
+    finally:
+        await conn.close()
+
+
 class Loader:
     def __init__(self, engine: AsyncEngine, limits: SourceLimits) -> None:
         self.engine = engine
         self.limits = limits
 
+    async def claim(self, *, source: str, trigger: str) -> LoadClaim:
+        """Take the load lock and record a queued run, so that a caller can answer "started"
+        or "busy" before loading. Raises LoadInProgressError; the claim must go to ``load``."""
+        conn = await self.engine.connect()
+        try:
+            if await conn.scalar(select(func.pg_try_advisory_lock(LOAD_LOCK_KEY))):
+                run_id = await create_run(conn, source=source, trigger=trigger)
+                await mark_interrupted(conn, except_run=run_id)
+                await conn.commit()
+                return LoadClaim(conn, run_id, source)
+            running = await _lock_holder(conn)
+        except BaseException:
+            await asyncio.shield(_release(conn))
+            raise
+        await conn.close()
+        raise LoadInProgressError(running)
+
     async def run(
-        self,
-        sources: list[str],
-        *,
-        trigger: str,
-        run_id: int | None = None,
-        progress: ProgressCallback | None = None,
+        self, sources: list[str], *, trigger: str, progress: ProgressCallback | None = None
     ) -> LoadSummary:
         """Load ``sources``; raises LoadInProgressError if another load holds the lock."""
-        label = " ".join(sources)
-        async with self.engine.connect() as conn:
-            locked = await conn.scalar(select(func.pg_try_advisory_lock(LOAD_LOCK_KEY)))
-            if not locked:
-                running = await running_run_id(conn)
-                await conn.rollback()
-                raise LoadInProgressError(running)
+        claim = await self.claim(source=" ".join(sources), trigger=trigger)
+        return await self.load(claim, sources, progress=progress)
+
+    async def load(
+        self, claim: LoadClaim, sources: list[str], *, progress: ProgressCallback | None = None
+    ) -> LoadSummary:
+        """Run a claimed load; the lock and its connection are released at the end."""
+        conn, run_id = claim.conn, claim.run_id
+        summary = LoadSummary(run_id=run_id, source=claim.source)
+        try:
             try:
-                if run_id is None:
-                    run_id = await create_run(conn, source=label, trigger=trigger)
-                await mark_interrupted(conn, except_run=run_id)
-                summary = LoadSummary(run_id=run_id, source=label)
                 await self._save(conn, summary)
                 await conn.commit()
-                log.info("load %d started at %s: %s", run_id, summary.started_at, label)
-                try:
-                    await self._load(conn, sources, summary, progress)
-                except (SourceError, OSError) as exc:
-                    summary.message = str(exc)
-                    log.error("load %d failed: %s", run_id, exc)
-                except asyncio.CancelledError:
-                    # Shutdown: files committed so far stay, the one in flight rolls back.
-                    await asyncio.shield(self._finish(conn, summary, "interrupted"))
-                    raise
-                except Exception as exc:
-                    summary.message = f"internal error: {type(exc).__name__}"
-                    await self._finish(conn, summary)
-                    raise
+                log.info("load %d started at %s: %s", run_id, summary.started_at, claim.source)
+                await self._load(conn, sources, summary, progress)
+            except (SourceError, OSError) as exc:
+                summary.message = str(exc)
+                log.error("load %d failed: %s", run_id, exc)
+            except asyncio.CancelledError:
+                # Shutdown: files committed so far stay, the one in flight rolls back.
+                await asyncio.shield(self._finish(conn, summary, "interrupted"))
+                raise
+            except Exception as exc:
+                summary.message = f"internal error: {type(exc).__name__}"
                 await self._finish(conn, summary)
-            finally:
-                await conn.execute(select(func.pg_advisory_unlock(LOAD_LOCK_KEY)))
-                await conn.commit()
+                raise
+            await self._finish(conn, summary)
+        finally:
+            await asyncio.shield(_release(conn))
         return summary
 
     async def _save(self, conn: AsyncConnection, summary: LoadSummary) -> None:
@@ -300,7 +345,8 @@ class Loader:
         progress: ProgressCallback | None,
     ) -> None:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        try:
             pool.submit(int)  # starts the worker now, overlapping its start-up with resolving
             async with resolve(sources, self.limits) as found:
                 for name in found.ignored:
@@ -323,6 +369,10 @@ class Loader:
                     summary.files_done += 1
                     if progress is not None and (waiter := progress(summary)) is not None:
                         await waiter
+        finally:
+            # After a cancel or an error the worker may still be starting or parsing: waiting
+            # for it would block the event loop, and it exits on its own.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     async def _one(
         self,

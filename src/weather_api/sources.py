@@ -26,6 +26,7 @@ import httpx
 from weather_api.parsing import STATION_ID_RE
 
 CHUNK = 1 << 16
+_FILE_COST = 4096
 
 
 class SourceError(ValueError):
@@ -47,6 +48,9 @@ class SourceLimits:
     # unless allow_private is set.
     allowed_hosts: list[str] | None = None
     allow_private: bool = False
+    # None: any path (the CLI); otherwise path sources, and every file found in a directory
+    # source, must resolve inside it, symlinks followed.
+    root: Path | None = None
 
 
 @dataclass
@@ -66,8 +70,24 @@ def classify(path: PurePosixPath | Path) -> str | None:
     return None
 
 
-def _scan(root: Path, label: str, found: ResolvedSources) -> None:
+def inside(source: str | Path, root: Path) -> Path:
+    """``source``, absolute or relative to ``root``, resolved; it must stay inside ``root``."""
+    root = root.resolve()
+    if ".." in Path(source).parts:
+        raise SourceError(f"{source}: '..' is not allowed; give a path inside {root}")
+    try:
+        path = (root / source).resolve()
+    except (OSError, ValueError) as exc:  # a NUL byte, a symlink loop
+        raise SourceError(f"{source}: not a usable path ({exc})") from None
+    if not path.is_relative_to(root):
+        raise SourceError(f"{source}: not inside the data root {root} (WEATHER_DATA_ROOT)")
+    return path
+
+
+def _scan(root: Path, label: str, found: ResolvedSources, within: Path | None = None) -> None:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if within is not None:
+            inside(path, within)  # a symlinked file pointing out of the root
         relative = PurePosixPath(path.relative_to(root).as_posix())
         kind = classify(relative)
         name = f"{label}/{relative}" if label else str(relative)
@@ -81,11 +101,17 @@ def _is_archive(name: str) -> bool:
     return name.endswith((".zip", ".tar.gz", ".tgz"))
 
 
+def _spend(budget: list[int], size: int, what: str) -> None:
+    budget[0] -= size
+    if budget[0] < 0:
+        raise SourceError(f"{what}: uncompressed size exceeds the limit")
+
+
 def _copy_capped(src: IO[bytes], dst: IO[bytes], budget: list[int], what: str) -> None:
+    # Every file costs at least a disk block: countless empty entries also reach the cap.
+    _spend(budget, _FILE_COST, what)
     while chunk := src.read(CHUNK):
-        budget[0] -= len(chunk)
-        if budget[0] < 0:
-            raise SourceError(f"{what}: uncompressed size exceeds the limit")
+        _spend(budget, len(chunk), what)
         dst.write(chunk)
 
 
@@ -123,8 +149,13 @@ def extract(archive: Path, dest: Path, max_bytes: int, label: str) -> None:
                 _copy_capped(stream, dst, budget, label)
 
 
-async def _check_host(url: str, limits: SourceLimits) -> None:
+async def check_url(url: str, limits: SourceLimits) -> None:
+    """Refuse a URL the limits do not allow, before anything is downloaded."""
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise SourceError(f"{url}: invalid port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SourceError(f"{url}: only http and https URLs can be loaded")
     if limits.allowed_hosts is None:
@@ -138,8 +169,12 @@ async def _check_host(url: str, limits: SourceLimits) -> None:
     if limits.allow_private:
         return
     loop = asyncio.get_running_loop()
-    for *_, sockaddr in await loop.getaddrinfo(host, parts.port, proto=socket.IPPROTO_TCP):
-        address = ipaddress.ip_address(sockaddr[0])
+    try:
+        addresses = await loop.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError:
+        raise SourceError(f"{url}: cannot resolve host {host!r}") from None
+    for *_, sockaddr in addresses:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])  # no IPv6 zone
         if not address.is_global:
             raise SourceError(f"{url}: host {host!r} resolves to a non-public address {address}")
 
@@ -155,7 +190,7 @@ async def download(url: str, dest: Path, limits: SourceLimits) -> Path:
 async def _download(url: str, dest: Path, limits: SourceLimits) -> Path:
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as client:
         for _ in range(5):
-            await _check_host(url, limits)
+            await check_url(url, limits)
             async with client.stream("GET", url) as response:
                 if response.is_redirect:
                     url = urljoin(url, response.headers["location"])
@@ -180,7 +215,7 @@ def _add_path(
 ) -> None:
     """Blocking (disk) work: the caller runs it in a thread."""
     if path.is_dir():
-        _scan(path, "", found)
+        _scan(path, "", found, limits.root)
     elif _is_archive(path.name):
         target = Path(tempfile.mkdtemp(dir=work))
         extract(path, target, limits.max_extracted_bytes, label)
@@ -203,6 +238,8 @@ async def resolve(sources: list[str], limits: SourceLimits) -> AsyncIterator[Res
         for source in sources:
             if source.startswith(("http://", "https://")):
                 path = await download(source, work, limits)
+            elif limits.root is not None:
+                path = inside(source, limits.root)
             else:
                 path = Path(source)
             await asyncio.to_thread(_add_path, path, source, work, limits, found)
