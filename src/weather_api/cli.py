@@ -1,4 +1,4 @@
-"""The ``weather-api`` command: serve, migrate, load, stats."""
+"""The ``weather-api`` command: serve, migrate, load, stats, smoke."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from weather_api.database import migrate
 
     migrate(_primary_url(settings))
+    workers = args.workers or settings.workers
+    if settings.metrics_enabled and workers > 1:
+        _share_metrics_between_workers()
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit
     # instead lets atexit stop the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -41,11 +44,38 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         factory=True,
         host=args.host,
         port=args.port,
-        workers=args.workers or settings.workers,
+        workers=workers,
         log_config=None,
+        # The app writes its own access line, with route, duration and request id.
+        access_log=False,
         proxy_headers=True,
     )
     return 0
+
+
+def _share_metrics_between_workers() -> None:
+    """Point prometheus_client's multiprocess mode at a directory (before the workers
+    start): each worker writes its values there and /metrics sums them."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        # Values of an earlier run would add to this one's.
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+        return
+    directory = tempfile.mkdtemp(prefix="weather-metrics-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from weather_api import smoke
+
+    return smoke.main(args.base_url, args.timeout)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -151,6 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("stats", help="recompute every station's yearly stats").set_defaults(
         handler=cmd_stats
     )
+
+    smoke = commands.add_parser(
+        "smoke",
+        help="release checks against a running deployment; exit 1 if any fails",
+        description="Checks health, readiness, every endpoint with a filter and a page, CSV, "
+        "an ETag round trip and the docs of a running deployment, and prints a pass/fail "
+        "table. Needs no database or configuration: it only talks HTTP.",
+    )
+    smoke.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8000")
+    smoke.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds per request (default 10)"
+    )
     return parser
 
 
@@ -159,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from weather_api.settings import get_settings
 
     args = build_parser().parse_args(argv)
+    if args.command == "smoke":
+        # Run from anywhere (CI, a laptop) whatever WEATHER_* says there.
+        return cmd_smoke(args)
     try:
         settings = get_settings()
     except ValueError as exc:

@@ -1,16 +1,31 @@
-"""Logging: readable lines in development, one JSON object per line in production."""
+"""Logging: readable lines in development, one JSON object per line in production, each
+line emitted while a request is served tagged with that request's id."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from typing import Any
 
 from weather_api.settings import Settings
 
-# Attributes every LogRecord has; anything else was passed through ``extra=`` and is kept.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Attributes every LogRecord has; anything else was passed through ``extra=`` and is kept,
+# except uvicorn's ANSI-coloured copy of its message.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+
+# Set by the request middleware for the duration of a request.
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class RequestIdFilter(logging.Filter):
+    """On the handler, not a logger, so that it sees every propagated record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (rid := request_id.get()) is not None:
+            record.request_id = rid
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,10 +44,16 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
     if settings.json_logs:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter(
+                "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s",
+                defaults={"request_id": "-"},
+            )
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

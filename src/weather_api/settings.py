@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 import platformdirs
 from pydantic import Field, SecretStr, model_validator
@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     pool_size: int = 10
     workers: int = 1
     metrics_enabled: bool = True
-    log_format: str | None = Field(default=None, description="text or json; json in production.")
+    log_format: Literal["text", "json"] | None = Field(
+        default=None, description="text or json; json in production."
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="before")
