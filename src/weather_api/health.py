@@ -10,9 +10,12 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from weather_api.database import alembic_config
 from weather_api.dependencies import ReadSessionDep
+from weather_api.errors import RETRY_AFTER_S, database_unavailable
 from weather_api.models import LoadRun
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -23,15 +26,17 @@ class Liveness(BaseModel):
 
 
 class LastLoad(BaseModel):
-    id: int
+    id: int = Field(examples=[1])
     status: str = Field(examples=["succeeded"])
-    finished_at: dt.datetime | None
-    message: str | None = Field(description="why the run failed as a whole, if it did")
+    finished_at: dt.datetime | None = Field(examples=["2025-01-01T12:00:00Z"])
+    message: str | None = Field(
+        description="why the run failed as a whole, if it did", examples=[None]
+    )
 
 
 class Readiness(BaseModel):
     status: str = Field(description="ready or unavailable", examples=["ready"])
-    reasons: list[str] = Field(description="what keeps the service from being ready")
+    reasons: list[str] = Field(description="what keeps the service from being ready", examples=[[]])
     schema_revision: str | None = Field(examples=["0001"])
     observations: int = Field(description="stored daily observations", examples=[1729957])
     stations: int = Field(examples=[167])
@@ -43,7 +48,23 @@ def schema_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-@router.get("", summary="Liveness", response_model=Liveness)
+# The 503 body differs from the 200 example built from the fields' examples.
+_NOT_READY = {
+    "status": "unavailable",
+    "reasons": ["no weather data yet: load 1 is running"],
+    "schema_revision": "0001",
+    "observations": 0,
+    "stations": 0,
+    "last_load": {"id": 1, "status": "running", "finished_at": None, "message": None},
+}
+
+
+@router.get(
+    "",
+    summary="Liveness",
+    response_model=Liveness,
+    responses={200: {"description": "The process is up."}},
+)
 async def liveness() -> Liveness:
     """Answers without touching the database: the process is up and serving."""
     return Liveness(status="ok")
@@ -53,21 +74,43 @@ async def liveness() -> Liveness:
     "/ready",
     summary="Readiness",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "not ready, with the reasons"}},
+    responses={
+        200: {"description": "Ready: database reachable, schema current, data loaded."},
+        503: {
+            "model": Readiness,
+            "description": "not ready, with the reasons",
+            "content": {"application/json": {"example": _NOT_READY}},
+        },
+    },
 )
 async def readiness(session: ReadSessionDep) -> JSONResponse:
     """Ready when the database answers, its schema is at the migrations' head and weather
     data is loaded. Otherwise 503, listing why (for example: the first load still runs)."""
-    revision = await session.scalar(text("SELECT version_num FROM alembic_version"))
-    # Counts from the yearly stats: exact (they commit with the data) and cheap.
-    observations, stations = (
-        await session.execute(
-            text("SELECT coalesce(sum(days), 0), count(DISTINCT station_id) FROM yearly_stats")
+    try:
+        revision = await session.scalar(text("SELECT version_num FROM alembic_version"))
+        # Counts from the yearly stats: exact (they commit with the data) and cheap.
+        observations, stations = (
+            await session.execute(
+                text("SELECT coalesce(sum(days), 0), count(DISTINCT station_id) FROM yearly_stats")
+            )
+        ).one()
+        last = (
+            await session.execute(select(LoadRun).order_by(LoadRun.id.desc()).limit(1))
+        ).scalar_one_or_none()
+    except (DBAPIError, PoolTimeoutError, OSError) as exc:
+        if not database_unavailable(exc):
+            raise
+        # The documented 503 body, not a problem: probes and dashboards read one shape.
+        down = Readiness(
+            status="unavailable",
+            reasons=[f"database unavailable ({type(exc).__name__})"],
+            schema_revision=None,
+            observations=0,
+            stations=0,
+            last_load=None,
         )
-    ).one()
-    last = (
-        await session.execute(select(LoadRun).order_by(LoadRun.id.desc()).limit(1))
-    ).scalar_one_or_none()
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        return JSONResponse(down.model_dump(mode="json"), status_code=503, headers=headers)
     reasons = []
     if revision != schema_head():
         reasons.append(f"schema at {revision}, expected {schema_head()}")

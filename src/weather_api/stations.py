@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from weather_api.caching import CacheDep
-from weather_api.dependencies import ReadSessionDep, SettingsDep
+from weather_api.dependencies import ReadSessionDep
 from weather_api.errors import ApiError
 from weather_api.listing import list_responses, respond
 from weather_api.repository import StationRepository
@@ -31,7 +31,6 @@ async def list_stations(
     query: Annotated[StationsQuery, Query()],
     session: ReadSessionDep,
     cache: CacheDep,
-    settings: SettingsDep,
 ) -> Any:
     """Every station with its state, first and last day, number of days and, per variable,
     the share of days that have a value."""
@@ -41,7 +40,7 @@ async def list_stations(
         response,
         query=query,
         cache=cache,
-        settings=settings,
+        session=session,
         key=(("station_id",), repo.KEY_TYPES),
         page=lambda paging: repo.page(query.state, paging),
         export=lambda: repo.select_items(query.state),
@@ -54,9 +53,11 @@ async def list_stations(
     summary="One station",
     response_model=StationItem,
     responses={
+        200: {"description": "The station."},
         304: {"description": "Not modified: the If-None-Match ETag is current."},
         404: {"model": Problem, "description": "No such station."},
         422: {"model": Problem, "description": "Not a station id."},
+        503: {"model": Problem, "description": "Database unavailable; see Retry-After."},
     },
 )
 async def get_station(
