@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -12,12 +13,13 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import func, select
 
-from weather_api import health, stations, weather, yields
+from weather_api import health, jobs, metrics, stations, weather, yields
 from weather_api.database import create_engine, database_url
 from weather_api.dependencies import Database
 from weather_api.errors import install_error_handlers
 from weather_api.loader import LOAD_LOCK_KEY, Loader, LoadInProgressError, mark_interrupted
 from weather_api.logs import configure_logging
+from weather_api.middleware import RequestContext
 from weather_api.models import Observation
 from weather_api.settings import Settings, get_settings
 from weather_api.sources import SourceLimits
@@ -77,6 +79,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     read_url = settings.database_read_url
     read_engine = create_engine(read_url.get_secret_value(), settings) if read_url else engine
     database = app.state.database = Database(engine, read_engine)
+    load_jobs = app.state.load_jobs = jobs.LoadJobs(
+        engine, source_limits(settings, restricted=True)
+    )
+    if settings.metrics_enabled:
+        metrics.instrument(database)
     task = None
     try:
         await _recover_interrupted(database)
@@ -85,14 +92,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except Exception:
         # Keep serving: readiness says the database is unreachable until it is back.
         log.exception("start-up database housekeeping failed")
+    # What start-up built lives as long as the app: keep it out of the collector's full
+    # passes, which otherwise stall every request in flight for tens of milliseconds.
+    gc.freeze()
     try:
         yield
     finally:
+        gc.unfreeze()
+        # Before the engines go: a cancelled load marks its run interrupted.
+        await load_jobs.stop()
         if task is not None:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
         await database.dispose()
+        if settings.metrics_enabled:
+            metrics.release(database)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -106,7 +121,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(GZipMiddleware, minimum_size=1000)
-    for module in (weather, stations, yields, health):
+    # Level 5, not Starlette's 9: a seventh of the CPU for a page, 5% more bytes.
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
+    # Added last, so outermost: its timing includes compression.
+    app.add_middleware(RequestContext, record_metrics=settings.metrics_enabled)
+    for module in (weather, stations, yields, health, jobs):
         app.include_router(module.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
     return app

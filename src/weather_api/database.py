@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
+from collections import deque
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import URL, Connection, make_url
+from sqlalchemy import URL, Connection, event, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.util import await_
+from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
 from weather_api.settings import Settings
 
@@ -46,12 +54,83 @@ def database_url(settings: Settings) -> str:
     return start_embedded(settings.embedded_dir)
 
 
+class _FairQueue(AsyncAdaptedQueue[ConnectionPoolEntry]):
+    """The pool's queue of idle connections, handed to waiting requests first come, first
+    served.
+
+    SQLAlchemy's asyncio queue lets a request that arrives while others wait take the
+    connection just returned, and a woken waiter that finds it gone queues again at the
+    back: with more concurrent requests than connections, some wait seconds (up to the
+    pool timeout, then fail) while the rest are fast. Here a returned connection goes
+    straight to the longest waiter, and nobody takes an idle one past a waiter."""
+
+    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
+        super().__init__(maxsize, use_lifo)
+        self._waiters: deque[asyncio.Future[ConnectionPoolEntry]] = deque()
+
+    def put_nowait(self, item: ConnectionPoolEntry) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(item)
+                return
+        super().put_nowait(item)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> ConnectionPoolEntry:
+        if not self._waiters:
+            with suppress(Empty):
+                return self.get_nowait()
+        if not block:
+            raise Empty
+        return await_(self._wait(timeout))
+
+    async def _wait(self, seconds: float | None) -> ConnectionPoolEntry:
+        waiter: asyncio.Future[ConnectionPoolEntry] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(seconds):
+                return await waiter
+        except BaseException as exc:
+            # Given up (timeout, cancelled) just as a connection was handed over: pass it
+            # on rather than lose it.
+            if waiter.done() and not waiter.cancelled():
+                self.put_nowait(waiter.result())
+            if isinstance(exc, TimeoutError):
+                raise Empty from None
+            raise
+        finally:
+            with suppress(ValueError):
+                self._waiters.remove(waiter)
+
+
+class _FairPool(AsyncAdaptedQueuePool):
+    _queue_class = _FairQueue
+
+
+def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Pessimistic disconnect handling in one round trip: an empty query.
+
+    SQLAlchemy's ``pool_pre_ping`` wraps its ping in a transaction (for PgBouncer's
+    transaction mode, not used here): three round trips per checkout, more than the
+    queries of a small request. A dead connection is replaced, as with the pre-ping."""
+    try:
+        await_(dbapi_connection.driver_connection.fetchrow(";"))
+    except Exception as exc:
+        raise DisconnectionError(f"connection failed its ping: {exc!r}") from exc
+
+
+# Named after this module, the pool's logger is no longer under "sqlalchemy", which
+# SQLAlchemy keeps at WARNING: keep it there too (no "Pool disposed" lines at INFO).
+logging.getLogger(f"{__name__}.{_FairPool.__name__}").setLevel(logging.WARNING)
+
+
 def create_engine(url: str, settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
+        poolclass=_FairPool,
         pool_size=pool_size or settings.pool_size,
         max_overflow=0,
-        pool_pre_ping=True,
+        # _ping checks every connection on checkout, instead of pool_pre_ping.
         pool_timeout=settings.statement_timeout_ms / 1000,
         connect_args={
             "timeout": 5,
@@ -64,6 +143,8 @@ def create_engine(url: str, settings: Settings, *, pool_size: int | None = None)
             },
         },
     )
+    event.listen(engine.sync_engine.pool, "checkout", _ping)
+    return engine
 
 
 def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:

@@ -6,12 +6,15 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+from asyncpg.exceptions import InterfaceError as DriverInterfaceError
+from asyncpg.exceptions import PostgresError
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -94,17 +97,45 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    headers = dict(exc.headers) if exc.headers else None
-    return problem(exc.status_code, str(exc.detail), headers=headers)
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+    return problem(exc.status_code, str(exc.detail), headers=headers or None)
 
 
-def _unavailable(exc: Exception) -> bool:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path: Starlette's 405 names only those of the
+    first route it matched, but RFC 9110 asks for all the resource supports."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
+
+
+def database_unavailable(exc: BaseException) -> bool:
     """Errors that mean "the database cannot answer now", not "this request is wrong"."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | OSError):
         return True
     if isinstance(exc, DBAPIError):
-        cause = type(exc.orig).__name__ if exc.orig is not None else ""
-        return exc.connection_invalidated or cause in _UNAVAILABLE_CAUSES
+        if exc.connection_invalidated:
+            return True
+        # SQLAlchemy's asyncpg adapter wraps asyncpg's exception (its __cause__) in a
+        # generic Error carrying the SQLSTATE.
+        errors: tuple[object, ...] = (exc.orig, getattr(exc.orig, "__cause__", None))
+    else:
+        errors = (exc,)  # asyncpg's own: CSV exports COPY on the driver's connection
+    for error in errors:
+        state = getattr(error, "sqlstate", None)
+        if type(error).__name__ in _UNAVAILABLE_CAUSES or (
+            isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
+        ):
+            return True
     return False
 
 
@@ -117,10 +148,14 @@ _UNAVAILABLE_CAUSES = {
     "ConnectionFailureError",
     "TooManyConnectionsError",
 }
+# The same as SQLSTATEs: connection exceptions (class 08), operator intervention (57P01
+# admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now: starting or stopping),
+# query canceled (57014: statement_timeout), too many connections (53300).
+_UNAVAILABLE_STATES = ("08", "57P0", "57014", "53300")
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    if not _unavailable(exc):
+    if not database_unavailable(exc):
         return await _unexpected(request, exc)
     log.warning("database unavailable: %s", type(exc).__name__)
     return problem(
@@ -135,10 +170,44 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(500, "internal error; it has been logged")
 
 
+_PROBLEM_REF = "#/components/schemas/Problem"
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Responses declared with the ``Problem`` model leave as application/problem+json (the
+    handlers above), but FastAPI documents every model under application/json: move them,
+    so that clients and schema checkers expect the media type they will get. FastAPI's own
+    422 (``HTTPValidationError``, for routes that declare none) becomes a Problem too: that
+    is what ``_validation_error`` sends."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            has_problem = "Problem" in document.get("components", {}).get("schemas", {})
+            items = document.get("paths", {}).values()
+            operations = [op for item in items for op in item.values() if isinstance(op, dict)]
+            for operation in operations:
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+                    if ref == _PROBLEM_REF:
+                        content[PROBLEM] = content.pop("application/json")
+                    elif ref.endswith("/HTTPValidationError") and has_problem:
+                        content.pop("application/json")
+                        content[PROBLEM] = {"schema": {"$ref": _PROBLEM_REF}}
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as problem+json, and the OpenAPI document says so."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for exc_type in (DBAPIError, PoolTimeoutError, OSError):
+    database_errors = (DBAPIError, PoolTimeoutError, OSError, PostgresError, DriverInterfaceError)
+    for exc_type in database_errors:
         app.add_exception_handler(exc_type, _database_error)
     app.add_exception_handler(Exception, _unexpected)
+    _document_problems(app)

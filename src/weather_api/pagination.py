@@ -7,17 +7,20 @@ import binascii
 import datetime as dt
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_origin
 
 from fastapi import Request, Response
+from pydantic import BaseModel
 
-from weather_api.errors import invalid
-from weather_api.schemas import PageQuery
+from weather_api.errors import ApiError, invalid
+from weather_api.schemas import PagingQuery
 
 Key = tuple[Any, ...]
 _BAD_CURSOR = "malformed cursor: pass the cursor of a `next` link unchanged"
+MAX_PAGE = 10_000_000  # as PagingQuery.page allows
 
 
 def encode_cursor(page: int, key: Key) -> str:
@@ -31,12 +34,18 @@ def decode_cursor(cursor: str, key_types: Sequence[Callable[[Any], Any]]) -> tup
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         page, values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        if not isinstance(page, int) or page < 2 or len(values) != len(key_types):
+        if not isinstance(page, int) or not 2 <= page <= MAX_PAGE:
+            raise ValueError
+        if len(values) != len(key_types):
             raise ValueError
         key = tuple(t(v) for t, v in zip(key_types, values, strict=True))
     except (ValueError, TypeError, binascii.Error, UnicodeEncodeError):
         raise invalid("cursor", _BAD_CURSOR) from None
     return page, key
+
+
+# Key types for decode_cursor: a value the wrong type or out of its column's range would
+# reach the query and fail there (a 500), so each is checked here.
 
 
 def cursor_str(value: Any) -> str:
@@ -46,9 +55,33 @@ def cursor_str(value: Any) -> str:
 
 
 def cursor_int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > 1_000_000:
+    """Integer keys are years: smallint columns."""
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > 32_767:
         raise ValueError
     return value
+
+
+def cursor_date(value: Any) -> dt.date:
+    return dt.date.fromisoformat(cursor_str(value))
+
+
+def reject_repeated(request: Request, query: BaseModel) -> None:
+    """A parameter that takes one value, given twice (``page=1&page=2``), is ambiguous:
+    refuse it instead of silently keeping the last value."""
+    fields = type(query).model_fields
+    counts = Counter(name for name, _ in request.query_params.multi_items())
+    repeated = [
+        name
+        for name, count in counts.items()
+        if count > 1 and name in fields and get_origin(fields[name].annotation) is not list
+    ]
+    if repeated:
+        message = "given more than once; it takes one value"
+        raise ApiError(
+            422,
+            f"invalid request: {', '.join(repeated)}: {message}",
+            errors=[{"param": name, "message": message} for name in repeated],
+        )
 
 
 @dataclass(frozen=True)
@@ -62,7 +95,9 @@ class PageRequest:
         return (self.page - 1) * self.size
 
     @classmethod
-    def from_query(cls, query: PageQuery, key_types: Sequence[Callable[[Any], Any]]) -> PageRequest:
+    def from_query(
+        cls, query: PagingQuery, key_types: Sequence[Callable[[Any], Any]]
+    ) -> PageRequest:
         if query.cursor is None:
             return cls(query.page, query.page_size, None)
         if "page" in query.model_fields_set:
@@ -79,8 +114,8 @@ def page_envelope(
     total: int,
     last_key: Key | None,
 ) -> dict[str, Any]:
-    """The envelope (validated once, by the route's response model) and its links, also
-    sent as an RFC 8288 Link header."""
+    """The envelope (the route's response model, ``Page``) and its links, also sent as an
+    RFC 8288 Link header."""
     pages = math.ceil(total / paging.size)
     url = request.url.remove_query_params("cursor")
 

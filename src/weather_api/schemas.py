@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Generic, Literal, Self, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    computed_field,
+    model_validator,
+)
 
 from weather_api.errors import ApiError
 from weather_api.parsing import STATION_ID_RE
@@ -24,7 +33,25 @@ def _station_id(value: str) -> str:
     return value
 
 
-StationId = Annotated[str, AfterValidator(_station_id)]
+# The pattern documents in OpenAPI what _station_id checks (with a friendlier message), so
+# that clients and schema-based fuzzers know a valid id when they see one.
+StationId = Annotated[
+    str,
+    AfterValidator(_station_id),
+    Field(json_schema_extra={"pattern": f"^{STATION_ID_RE.pattern}$"}),
+]
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: object) -> object:
+    # Left to itself pydantic also reads "0" or "1700000000" as Unix time.
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+# A date in a query: YYYY-MM-DD only, as documented.
+QueryDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 T = TypeVar("T")
 
 
@@ -37,8 +64,8 @@ def _reject(pairs: list[tuple[str, str]]) -> ApiError:
     )
 
 
-class PageQuery(BaseModel):
-    """Paging and output format, shared by every list."""
+class PagingQuery(BaseModel):
+    """Paging, shared by every list."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -52,6 +79,11 @@ class PageQuery(BaseModel):
         description="Opaque position from a `next` link; replaces `page` for fast deep paging.",
         examples=["WzIsWyJVU0MwMDExMDA3MiIsIjE5ODUtMDQtMTEiXV0"],
     )
+
+
+class PageQuery(PagingQuery):
+    """Paging and output format, shared by the data lists."""
+
     format: Format | None = Field(
         None,
         description="`csv` streams the whole filtered result as CSV (also chosen by "
@@ -67,11 +99,13 @@ class WeatherQuery(PageQuery):
         description="Station id; repeat the parameter for several stations.",
         examples=[["USC00110072"]],
     )
-    date: dt.date | None = Field(None, description="One day, YYYY-MM-DD.", examples=["1990-07-04"])
-    start_date: dt.date | None = Field(
+    date: QueryDate | None = Field(
+        None, description="One day, YYYY-MM-DD.", examples=["1990-07-04"]
+    )
+    start_date: QueryDate | None = Field(
         None, description="First day, inclusive, YYYY-MM-DD.", examples=["1990-01-01"]
     )
-    end_date: dt.date | None = Field(
+    end_date: QueryDate | None = Field(
         None, description="Last day, inclusive, YYYY-MM-DD.", examples=["1990-12-31"]
     )
 
@@ -106,7 +140,7 @@ class StatsQuery(PageQuery):
     end_year: int | None = Field(
         None, ge=1800, le=2200, description="Last year, inclusive.", examples=[2014]
     )
-    date: dt.date | None = Field(
+    date: QueryDate | None = Field(
         None,
         description="Any day, YYYY-MM-DD: selects the year containing it.",
         examples=["1990-07-04"],
@@ -171,12 +205,20 @@ class YieldQuery(PageQuery):
         return self.start_year, self.end_year
 
 
+_LINK = "http://localhost:8000/api/weather?station_id=USC00110072"
+
+
 class Links(BaseModel):
-    self: str = Field(description="This page.")
-    first: str
-    prev: str | None = Field(description="Null on the first page.")
-    next: str | None = Field(description="Null on the last page; carries a keyset cursor.")
-    last: str | None = Field(description="Null when the result is empty.")
+    self: str = Field(description="This page.", examples=[_LINK])
+    first: str = Field(description="The first page.", examples=[f"{_LINK}&page=1"])
+    prev: str | None = Field(description="Null on the first page.", examples=[None])
+    next: str | None = Field(
+        description="Null on the last page; carries a keyset cursor.",
+        examples=[f"{_LINK}&cursor=WzIsWyJVU0MwMDExMDA3MiIsIjE5ODUtMDQtMTEiXV0"],
+    )
+    last: str | None = Field(
+        description="Null when the result is empty.", examples=[f"{_LINK}&page=109"]
+    )
 
 
 class Page(BaseModel, Generic[T]):
@@ -266,3 +308,93 @@ class Problem(BaseModel):
     status: int = Field(examples=[422])
     detail: str = Field(examples=["invalid request: start_date: must not be after end_date"])
     errors: list[ParamError] | None = Field(None, description="The parameters at fault.")
+
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "interrupted"]
+
+
+class LoadRequest(BaseModel):
+    """What to load; no body, or no ``source``, loads the configured WEATHER_DATA_SOURCE."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2048,
+        description="A directory, station or yield file, or .zip/.tar.gz archive inside the "
+        "server's data root (WEATHER_DATA_ROOT), absolute or relative to it; or an http(s) "
+        "URL of a file or archive on a host in WEATHER_ALLOWED_SOURCE_HOSTS.",
+        examples=[
+            "wx_data",
+            "https://github.com/corteva/code-challenge-template/archive/refs/heads/main.tar.gz",
+        ],
+    )
+
+
+class FileError(BaseModel):
+    file: str = Field(
+        description="The file, relative to its source.", examples=["wx_data/USC00110072.txt"]
+    )
+    line: int | None = Field(description="1-based line; null for the whole file.", examples=[10])
+    message: str = Field(
+        examples=["min temperature 'oops' is not valid: expected an integer in tenths"]
+    )
+
+
+class LoadJob(BaseModel):
+    """One load: its progress while it runs, then the same counts as `weather-api load --json`.
+    A rejected file is loaded not at all; the others are loaded whole, each in its own
+    transaction."""
+
+    id: int = Field(examples=[42])
+    status: JobStatus = Field(
+        description="`interrupted`: the server stopped during the load; the files loaded "
+        "until then stay, the one in progress was rolled back.",
+        examples=["running"],
+    )
+    source: str = Field(description="What was asked to load.", examples=["wx_data"])
+    trigger: str = Field(description="`api`, `cli` or `autoload`.", examples=["api"])
+    created_at: dt.datetime = Field(examples=["2026-01-05T09:30:00Z"])
+    started_at: dt.datetime | None = Field(examples=["2026-01-05T09:30:00.2Z"])
+    finished_at: dt.datetime | None = Field(
+        description="Null until the load ends.", examples=[None]
+    )
+    files_total: int = Field(
+        description="Data files found in the source; 0 until resolved.", examples=[168]
+    )
+    files_done: int = Field(description="Files processed so far.", examples=[61])
+    files_loaded: int = Field(description="Files stored.", examples=[60])
+    files_skipped: int = Field(description="Files unchanged since their last load.", examples=[0])
+    files_failed: int = Field(description="Files rejected whole; see `errors`.", examples=[1])
+    records_read: int = Field(description="Station records read so far.", examples=[651872])
+    inserted: int = Field(description="New observations stored.", examples=[651872])
+    updated: int = Field(description="Stored observations that changed.", examples=[0])
+    unchanged: int = Field(description="Records already stored as they are.", examples=[0])
+    errors: list[FileError] = Field(description="Rejected files, each with its first bad line.")
+    message: str | None = Field(
+        description="Why the load failed as a whole (say, a download or an archive was "
+        "refused), if it did.",
+        examples=[None],
+    )
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Seconds from start to finish; null until the load ends.", examples=[3.29]
+    )
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+
+class LoadConflict(BaseModel):
+    """The problem+json body of a 409: another load is running."""
+
+    type: str = Field(examples=["about:blank"])
+    title: str = Field(examples=["Conflict"])
+    status: int = Field(examples=[409])
+    detail: str = Field(examples=["another load is running (job 41)"])
+    job_id: int | None = Field(
+        description="The running job, at GET /api/load/{job_id}.", examples=[41]
+    )

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from weather_api.caching import CacheDep
-from weather_api.dependencies import ReadSessionDep, SettingsDep
+from weather_api.dependencies import ReadSessionDep
 from weather_api.listing import list_responses, respond
 from weather_api.repository import StatsRepository, WeatherRepository
 from weather_api.schemas import Page, StatsItem, StatsQuery, WeatherItem, WeatherQuery
@@ -30,7 +30,6 @@ async def list_weather(
     query: Annotated[WeatherQuery, Query()],
     session: ReadSessionDep,
     cache: CacheDep,
-    settings: SettingsDep,
 ) -> Any:
     """Daily max/min temperature (°C) and precipitation (mm) per station, sorted by station
     then date; `null` where the station reported no value."""
@@ -41,9 +40,9 @@ async def list_weather(
         response,
         query=query,
         cache=cache,
-        settings=settings,
+        session=session,
         key=(("station_id", "date"), repo.KEY_TYPES),
-        page=lambda paging: repo.page(query.station_id, start, end, paging),
+        page=lambda paging: repo.page(query.station_id, start, end, paging, cache.data_version),
         export=lambda: repo.select_items(query.station_id, start, end),
         filename="weather.csv",
     )
@@ -65,7 +64,6 @@ async def list_stats(
     query: Annotated[StatsQuery, Query()],
     session: ReadSessionDep,
     cache: CacheDep,
-    settings: SettingsDep,
 ) -> Any:
     """Per station and year: mean max and min temperature (°C), total precipitation (cm),
     and how many days each figure stands on. Missing days are ignored; a figure with no
@@ -77,7 +75,7 @@ async def list_stats(
         response,
         query=query,
         cache=cache,
-        settings=settings,
+        session=session,
         key=(("station_id", "year"), repo.KEY_TYPES),
         page=lambda paging: repo.page(query.station_id, first, last, paging),
         export=lambda: repo.select_items(query.station_id, first, last),

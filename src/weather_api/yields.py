@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from weather_api.caching import CacheDep
-from weather_api.dependencies import ReadSessionDep, SettingsDep
+from weather_api.dependencies import ReadSessionDep
 from weather_api.listing import list_responses, respond
 from weather_api.pagination import PageRequest
 from weather_api.repository import Rows, YieldRepository
@@ -35,7 +35,6 @@ async def list_yield(
     query: Annotated[YieldQuery, Query()],
     session: ReadSessionDep,
     cache: CacheDep,
-    settings: SettingsDep,
 ) -> Any:
     """US corn grain yield per year, in thousand metric tons. With `include=weather` each
     year also carries the mean over stations of that year's yearly stats."""
@@ -52,7 +51,7 @@ async def list_yield(
         response,
         query=query,
         cache=cache,
-        settings=settings,
+        session=session,
         key=(("year",), repo.KEY_TYPES),
         page=page,
         export=lambda: repo.select_items(first, last, weather=weather),
