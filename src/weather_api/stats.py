@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, extract, func, insert, select
+from sqlalchemy import extract, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from weather_api.models import Observation, YearlyStats
@@ -17,7 +18,8 @@ async def refresh_yearly_stats(
     """Recompute the yearly stats of the given stations (all when None); returns the row count.
 
     Missing values are NULL in observations, so avg/sum/count skip them and a statistic
-    with no value to stand on comes out NULL."""
+    with no value to stand on comes out NULL. Observations are never deleted, so a
+    station-year once present stays: one upsert replaces delete-then-insert."""
     obs = Observation
     year = extract("year", obs.date)
     aggregate = select(
@@ -31,11 +33,15 @@ async def refresh_yearly_stats(
         func.count(obs.precipitation),
         func.count(),
     ).group_by(obs.station_id, year)
-    clear = delete(YearlyStats)
     if station_ids is not None:
         aggregate = aggregate.where(obs.station_id.in_(station_ids))
-        clear = clear.where(YearlyStats.station_id.in_(station_ids))
-    await conn.execute(clear)
-    columns = [c.name for c in YearlyStats.__table__.columns]
-    result = await conn.execute(insert(YearlyStats).from_select(columns, aggregate))
+    table = YearlyStats.__table__
+    columns = [c.name for c in table.columns]
+    upsert = insert(YearlyStats).from_select(columns, aggregate)
+    keys = [c.name for c in table.primary_key]
+    upsert = upsert.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: upsert.excluded[name] for name in columns if name not in keys},
+    )
+    result = await conn.execute(upsert)
     return int(result.rowcount)
