@@ -31,7 +31,7 @@ class Database:
             await self.read_engine.dispose()
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
