@@ -42,13 +42,21 @@ def cli_env(**overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def live_server(database_url: str, workdir: Path, *args: str, **env: str) -> Iterator[LiveServer]:
-    """Serve ``database_url`` until the block ends; the working directory has no .env."""
+def live_server(
+    database_url: str, workdir: Path, *args: str, entrypoint: Path | None = None, **env: str
+) -> Iterator[LiveServer]:
+    """Serve ``database_url`` until the block ends; the working directory has no .env.
+    With ``entrypoint``, the container's entrypoint script starts the server instead."""
     port = free_port()
     log = workdir / f"serve-{port}.log"
+    command: list[str | Path] = [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    if entrypoint is not None:
+        command = ["sh", entrypoint]
+        env |= {"WEATHER_API_BIN": str(CLI), "WEATHER_HOST": "127.0.0.1"}
+        env |= {"WEATHER_PORT": str(port), "WEATHER_WORKERS": "1"}
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+            command,
             cwd=workdir,
             env=cli_env(WEATHER_DATABASE_URL=database_url, **env),
             stdout=subprocess.DEVNULL,

