@@ -46,7 +46,7 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url
 
-from bench.embedded import embedded_server
+from bench.common import embedded_server, write_section
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -584,18 +584,6 @@ For scale: public solutions of this exercise take 1.6 s for the page at offset 1
 """
 
 
-def write_section(doc: Path, text: str) -> None:
-    """Replace the "## API" section, from its heading to the next one, leaving the rest
-    (the file is re-read here, just before writing: others write their own sections)."""
-    current = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## API\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1).rstrip("\n") + "\n"
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    doc.write_text(updated)
-
-
 def command_line(args: argparse.Namespace) -> str:
     parts = ["uv", "run", "python", "-m", "bench.api", "--duration", str(args.duration)]
     if args.database_url:
@@ -717,7 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(depth)
     if args.write:
-        write_section(DOC, section(result, depth, facts, command_line(args), args))
+        write_section(DOC, "API", section(result, depth, facts, command_line(args), args))
         print(f"updated {DOC}", file=sys.stderr)
     return 0
 

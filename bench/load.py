@@ -41,7 +41,7 @@ import asyncpg
 import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url, text
 
-from bench.embedded import embedded_server
+from bench.common import embedded_server, write_section
 from weather_api.database import create_engine, migrate
 from weather_api.settings import Settings
 
@@ -300,17 +300,6 @@ For scale: public solutions take 2 to 12 minutes for this load.
 """
 
 
-def write_section(doc: Path, text: str) -> None:
-    """Replace the "## Load" section, from its heading to the next one, leaving the rest."""
-    current = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Load\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1).rstrip("\n") + "\n"
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    doc.write_text(updated)
-
-
 def command_line(args: argparse.Namespace) -> str:
     parts = ["uv", "run", "python", "-m", "bench.load", "--repeat", str(args.repeat)]
     if args.database_url:
@@ -358,7 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = table(reps, rows)
     print(result)
     if args.write:
-        write_section(DOC, section(result, facts, command_line(args), rows, len(station_files)))
+        text = section(result, facts, command_line(args), rows, len(station_files))
+        write_section(DOC, "Load", text)
         print(f"updated {DOC}", file=sys.stderr)
     return 0
 

@@ -1,7 +1,9 @@
-"""A throwaway embedded PostgreSQL for the benchmarks."""
+"""What the benchmarks share: a throwaway embedded PostgreSQL, and their sections of
+docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -26,3 +28,15 @@ def embedded_server(prefix: str) -> Iterator[str]:
             get_server(directory / "pgdata").cleanup()  # the handle start_embedded made
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def write_section(doc: Path, heading: str, text: str) -> None:
+    """Replace the section ``## <heading>``, up to the next heading, leaving the rest (the
+    file is re-read just before writing: each benchmark writes its own section)."""
+    current = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _: text + "\n", current, count=1).rstrip("\n") + "\n"
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text
+    doc.write_text(updated)
