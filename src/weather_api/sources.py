@@ -21,8 +21,6 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 from urllib.parse import urljoin, urlsplit
 
-import httpx
-
 from weather_api.parsing import STATION_ID_RE
 
 CHUNK = 1 << 16
@@ -181,6 +179,8 @@ async def check_url(url: str, limits: SourceLimits) -> None:
 
 async def download(url: str, dest: Path, limits: SourceLimits) -> Path:
     """Stream ``url`` into ``dest``; redirects are followed only to allowed hosts."""
+    import httpx  # here: importing it costs every other load a tenth of a second
+
     try:
         return await _download(url, dest, limits)
     except httpx.HTTPError as exc:
@@ -188,6 +188,8 @@ async def download(url: str, dest: Path, limits: SourceLimits) -> Path:
 
 
 async def _download(url: str, dest: Path, limits: SourceLimits) -> Path:
+    import httpx
+
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as client:
         for _ in range(5):
             await check_url(url, limits)
