@@ -143,7 +143,9 @@ def wrk_result(output: Path, code: int) -> dict[str, object]:
     return result
 
 
-def wrk_binary() -> str:
+@pytest.fixture
+def wrk_path() -> str:
+    """The wrk binary; requested before ``integrity``, so a skip leaves nothing to check."""
     binary = shutil.which("wrk")
     if binary is None:
         if os.environ.get("CI"):
@@ -163,21 +165,20 @@ async def sample_rss(pid: int, samples: list[int], stop: asyncio.Event) -> None:
 
 
 async def test_load_has_no_error_and_steady_memory(
-    large_db_url: str, tmp_path: Path, integrity: Integrity
+    wrk_path: str, large_db_url: str, tmp_path: Path, integrity: Integrity
 ) -> None:
-    binary = wrk_binary()
     await integrity.watch(large_db_url)
     async with serve(large_db_url, tmp_path) as server:
         shapes = await request_mix(server.base_url)
         script = tmp_path / "mix.lua"
         script.write_text(LUA % {"shapes": lua_table(shapes)})
-        warm = await wrk(binary, server.base_url, script, WARMUP_S, tmp_path / "warmup.out")
+        warm = await wrk(wrk_path, server.base_url, script, WARMUP_S, tmp_path / "warmup.out")
         rss_warm = rss_kib(server.pid)
         samples: list[int] = []
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_rss(server.pid, samples, stop))
         try:
-            run = await wrk(binary, server.base_url, script, DURATION_S, tmp_path / "run.out")
+            run = await wrk(wrk_path, server.base_url, script, DURATION_S, tmp_path / "run.out")
         finally:
             stop.set()
             await sampler
