@@ -276,7 +276,7 @@ yield file), three things, each repetition in a fresh database on the same serve
 
 - **Floor**: one `COPY` of the same rows, from a TSV written beforehand (not timed), into an
   empty table with the observations' columns and primary key, with the loader's session
-  settings (`synchronous_commit = off`, as the loader sets per file), commit included.
+  settings (`synchronous_commit = off`, as the loader sets per batch), commit included.
   No loader can store the rows faster.
 - **Full load**: `weather-api load --json {DATA}` into the freshly migrated
   database. The target applies to the loader's own `duration_s`; the wall clock of the

@@ -678,7 +678,7 @@ async def test_killed_loader_leaves_whole_files_and_an_interrupted_job(
     counts = await station_counts(db_url)
     assert_whole_files(counts, lines)
     assert 3 <= len(counts) < BIG_STATIONS
-    # Stats and checksums committed with each file: exactly the stations that are in.
+    # Stats and checksums commit with their rows: exactly the stations that are in.
     stats = await scalar(db_url, "SELECT count(DISTINCT station_id) FROM yearly_stats")
     assert stats == len(counts)
     assert await scalar(db_url, "SELECT count(*) FROM source_files") == len(counts)

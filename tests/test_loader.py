@@ -146,6 +146,32 @@ async def test_corrected_file_updates_only_changed_rows(engine: AsyncEngine, sam
     assert await scalar(engine, "SELECT version FROM data_version") == version + 1
 
 
+async def test_one_station_twice_in_a_load_is_merged_in_order(
+    engine: AsyncEngine, sample: Path, tmp_path: Path
+) -> None:
+    # Files parsed by the time the one before them is stored share a batch, one COPY: a
+    # second copy of a station must instead be merged into the first, as a correction is.
+    original = sample / "wx_data" / f"{STATIONS[0]}.txt"
+    lines = original.read_text().splitlines()
+    date, _, tmin, prcp = lines[0].split("\t")
+    lines[0] = "\t".join([date, "  321", tmin, prcp])
+    corrected = tmp_path / "corrected" / original.name
+    corrected.parent.mkdir()
+    corrected.write_text("\n".join(lines) + "\n")
+    first = sample / "wx_data" / f"{STATIONS[1]}.txt"
+    summary = await load(engine, first, original, corrected)
+    assert summary.status == "succeeded", summary.errors
+    assert summary.files_loaded == 3
+    rows = len(first.read_text().splitlines()) + len(lines)
+    assert (summary.inserted, summary.updated) == (rows, 1)
+    original.write_text(corrected.read_text())
+    days = read_days(sample)
+    stats = await stats_rows(engine)
+    assert [r for r in stats if r["station_id"] == STATIONS[0]] == [
+        yearly(days, STATIONS[0], y) for y in (1985, 1986)
+    ]
+
+
 async def test_bad_file_is_rejected_whole_and_others_load(
     engine: AsyncEngine, sample: Path
 ) -> None:

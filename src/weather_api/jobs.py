@@ -303,8 +303,8 @@ async def start_load(
     session: PrimarySessionDep,
 ) -> Any:
     """Start loading station and yield files in the background. One load runs at a time,
-    across all servers and the CLI; each file is stored in its own transaction, and the
-    yearly stats and the data version (the ETag) follow each file."""
+    across all servers and the CLI; files are stored in batches of one transaction each,
+    and the yearly stats and the data version (the ETag) follow each batch."""
     staged = await _stage(request, settings, jobs.limits)
     try:
         job_id = await jobs.start(staged)

@@ -1,20 +1,20 @@
 """The loader shared by the CLI, the start-up autoload and the API's load jobs.
 
-Files are validated in a worker process while the previous file is copied, so parsing
-costs no wall time and never blocks the event loop. Each file is one transaction:
-COPY, merge, its station's yearly stats, its checksum, the run's progress and the data
-version commit together, so a killed load leaves every file fully in or not at all.
+Files are validated in a worker process while earlier files are copied, so parsing
+costs no wall time and never blocks the event loop. Files are stored in batches, one
+transaction each: the rows, the yearly stats of their stations, their checksums, the
+run's progress and the data version commit together, so a killed load leaves every file
+fully in or not at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import io
 import logging
 import multiprocessing
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -33,7 +33,12 @@ log = logging.getLogger(__name__)
 LOAD_LOCK_KEY = 0x57454154  # "WEAT"
 # COOP ids (USC00 + 6 digits) start with a 2-digit state code.
 STATE_CODES = {"11": "IL", "12": "IN", "13": "IA", "25": "NE", "33": "OH"}
-_LOOKAHEAD = 3
+# A batch is the next file and those after it that the worker has already parsed, up to
+# _BATCH_RECORDS rows: per-file statements, stats queries and commits took as long as
+# the COPY of the rows, and a batch pays for them once.
+_LOOKAHEAD = 32
+_BATCH_RECORDS = 200_000
+Parsed = Prepared | Unchanged | DataFileError
 
 
 class LoadInProgressError(RuntimeError):
@@ -117,7 +122,11 @@ async def running_run_id(conn: AsyncConnection) -> int | None:
 
 
 async def _merge(
-    conn: AsyncConnection, table: str, keys: Sequence[str], values: Sequence[str], payload: bytes
+    conn: AsyncConnection,
+    table: str,
+    keys: Sequence[str],
+    values: Sequence[str],
+    payloads: Sequence[bytes],
 ) -> tuple[int, int]:
     """COPY into a temporary staging table, then one set-based upsert that touches only rows
     whose values differ. Returns (inserted, updated)."""
@@ -125,7 +134,7 @@ async def _merge(
     await conn.execute(
         text(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
     )
-    await _copy(conn, staging, payload)
+    await _copy(conn, staging, payloads)
     assign = ", ".join(f"{v} = EXCLUDED.{v}" for v in values)
     old = ", ".join(f"t.{v}" for v in values)
     new = ", ".join(f"EXCLUDED.{v}" for v in values)
@@ -143,76 +152,96 @@ async def _merge(
     return int(row[0]), int(row[1])
 
 
-async def _copy(conn: AsyncConnection, table: str, payload: bytes) -> None:
+async def _copy(conn: AsyncConnection, table: str, payloads: Sequence[bytes]) -> None:
+    """One COPY of the payloads, one after the other."""
+
+    async def stream() -> AsyncIterator[bytes]:
+        for payload in payloads:
+            if payload:
+                yield payload
+
     raw = await conn.get_raw_connection()
     assert raw.driver_connection is not None  # a checked-out connection is always open
-    await raw.driver_connection.copy_to_table(table, source=io.BytesIO(payload), format="text")
+    await raw.driver_connection.copy_to_table(table, source=stream(), format="text")
 
 
-async def _store_observations(conn: AsyncConnection, prepared: Prepared) -> tuple[int, int]:
-    station_id = prepared.key
-    # One round trip: a file costs a few milliseconds, so each statement saved counts.
-    # Losing this file's commit in a server crash only means it loads again next time
-    # (its checksum commits with it), so the commit need not wait for the WAL flush.
-    has_rows = await conn.scalar(
+async def _store_observations(conn: AsyncConnection, files: Sequence[Prepared]) -> tuple[int, int]:
+    ids = [p.key for p in files]
+    # A batch costs a few round trips, so this one statement does three things. Losing a
+    # batch's commit in a server crash only means it loads again next time (its checksums
+    # commit with it), so the commit need not wait for the WAL flush.
+    stored = await conn.scalar(
         text(
-            "WITH station AS (INSERT INTO stations (station_id, state) VALUES (:id, :state) "
+            "WITH station AS (INSERT INTO stations (station_id, state) "
+            "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:states AS text[])) "
             "ON CONFLICT (station_id) DO NOTHING) "
-            "SELECT EXISTS (SELECT 1 FROM observations WHERE station_id = :id) "
+            "SELECT array(SELECT id FROM unnest(CAST(:ids AS text[])) AS id WHERE EXISTS "
+            "(SELECT 1 FROM observations WHERE station_id = id)) "
             "FROM set_config('synchronous_commit', 'off', true)"
         ),
-        {"id": station_id, "state": state_of(station_id)},
+        {"ids": ids, "states": [state_of(i) for i in ids]},
     )
-    if has_rows:
-        counts = await _merge(
+    fresh = [p for p in files if p.key not in stored]
+    inserted = sum(p.records for p in fresh)
+    # A station with nothing stored cannot conflict: COPY straight into place, which is
+    # what makes a first load run at the speed of a plain COPY.
+    if fresh:
+        await _copy(conn, "observations", [p.payload for p in fresh])
+    updated = 0
+    if merging := [p.payload for p in files if p.key in stored]:
+        merged, updated = await _merge(
             conn,
             "observations",
             ("station_id", "date"),
             ("max_temp", "min_temp", "precipitation"),
-            prepared.payload,
+            merging,
         )
-    else:
-        # A station with nothing stored cannot conflict: COPY straight into place, which is
-        # what makes a first load run at the speed of a plain COPY.
-        await _copy(conn, "observations", prepared.payload)
-        counts = (prepared.records, 0)
-    if sum(counts):
-        await refresh_yearly_stats(conn, station_ids=[station_id])
-    return counts
+        inserted += merged
+    # Every station of the batch, changed or not: cheap, and it also repairs the stats of a
+    # station whose rows are in but whose stats are not.
+    await refresh_yearly_stats(conn, station_ids=ids)
+    return inserted, updated
 
 
 async def _store(
-    conn: AsyncConnection, file: DataFile, prepared: Prepared, summary: LoadSummary
+    conn: AsyncConnection, batch: Sequence[tuple[DataFile, Prepared]], summary: LoadSummary
 ) -> None:
-    if prepared.kind == "station":
-        inserted, updated = await _store_observations(conn, prepared)
-        summary.records_read += prepared.records
+    """Store a batch of validated files with distinct keys, in the open transaction."""
+    changed = False
+    if stations := [p for _, p in batch if p.kind == "station"]:
+        inserted, updated = await _store_observations(conn, stations)
+        records = sum(p.records for p in stations)
+        summary.records_read += records
         summary.inserted += inserted
         summary.updated += updated
-        summary.unchanged += prepared.records - inserted - updated
-    else:
-        inserted, updated = await _merge(
-            conn, "corn_yields", ("year",), ("corn_grain_yield_kt",), prepared.payload
-        )
+        summary.unchanged += records - inserted - updated
+        changed = bool(inserted or updated)
+    for _, prepared in batch:
+        if prepared.kind == "yield":
+            inserted, updated = await _merge(
+                conn, "corn_yields", ("year",), ("corn_grain_yield_kt",), [prepared.payload]
+            )
+            changed = changed or bool(inserted or updated)
     await conn.execute(
         text(
             "WITH version AS (UPDATE data_version SET version = version + 1, "
             "changed_at = now() WHERE :changed) "
             "INSERT INTO source_files (key, sha256, name, records, load_run_id) "
-            "VALUES (:key, :sha256, :name, :records, :run) ON CONFLICT (key) DO UPDATE SET "
-            "sha256 = EXCLUDED.sha256, name = EXCLUDED.name, records = EXCLUDED.records, "
-            "load_run_id = EXCLUDED.load_run_id, loaded_at = now()"
+            "SELECT *, CAST(:run AS bigint) FROM unnest(CAST(:keys AS text[]), "
+            "CAST(:sha256 AS text[]), CAST(:names AS text[]), CAST(:records AS int[])) "
+            "ON CONFLICT (key) DO UPDATE SET sha256 = EXCLUDED.sha256, name = EXCLUDED.name, "
+            "records = EXCLUDED.records, load_run_id = EXCLUDED.load_run_id, loaded_at = now()"
         ),
         {
-            "key": prepared.key,
-            "sha256": prepared.sha256,
-            "name": file.name,
-            "records": prepared.records,
+            "keys": [p.key for _, p in batch],
+            "sha256": [p.sha256 for _, p in batch],
+            "names": [f.name for f, _ in batch],
+            "records": [p.records for _, p in batch],
             "run": summary.run_id,
-            "changed": bool(inserted or updated),
+            "changed": changed,
         },
     )
-    summary.files_loaded += 1
+    summary.files_loaded += len(batch)
 
 
 @dataclass(frozen=True)
@@ -364,9 +393,9 @@ class Loader:
                         pending.append((file, future))
                     if not pending:
                         break
-                    file, future = pending.popleft()
-                    await self._one(conn, file, future, summary)
-                    summary.files_done += 1
+                    batch = await _next_batch(pending)
+                    await self._batch(conn, batch, summary)
+                    summary.files_done += len(batch)
                     if progress is not None and (waiter := progress(summary)) is not None:
                         await waiter
         finally:
@@ -374,22 +403,45 @@ class Loader:
             # for it would block the event loop, and it exits on its own.
             pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _one(
-        self,
-        conn: AsyncConnection,
-        file: DataFile,
-        future: Future[Prepared | Unchanged],
-        summary: LoadSummary,
+    async def _batch(
+        self, conn: AsyncConnection, batch: list[tuple[DataFile, Parsed]], summary: LoadSummary
     ) -> None:
+        valid: list[tuple[DataFile, Prepared]] = []
+        for file, result in batch:
+            if isinstance(result, DataFileError):
+                summary.fail(result.file, result.line, result.message)
+            elif isinstance(result, Unchanged):
+                summary.files_skipped += 1
+                log.info("skipped %s: unchanged since its last load", file.name)
+            else:
+                valid.append((file, result))
+        if valid:
+            await _store(conn, valid, summary)
+        await self._save(conn, summary)
+        await conn.commit()
+
+
+async def _next_batch(
+    pending: deque[tuple[DataFile, Future[Prepared | Unchanged]]],
+) -> list[tuple[DataFile, Parsed]]:
+    """The next file, once parsed, and the parsed files after it, up to _BATCH_RECORDS rows.
+    A key seen twice (one station in two sources) ends the batch: the second copy is merged
+    into what the first stored."""
+    batch: list[tuple[DataFile, Parsed]] = []
+    keys: set[str] = set()
+    records = 0
+    while pending and records < _BATCH_RECORDS and (not batch or pending[0][1].done()):
+        file, future = pending[0]
+        result: Parsed
         try:
             result = await asyncio.wrap_future(future)
         except DataFileError as exc:
-            summary.fail(exc.file, exc.line, exc.message)
-        else:
-            if isinstance(result, Unchanged):
-                summary.files_skipped += 1
-                log.info("skipped %s: unchanged since its last load", file.name)
-                return  # nothing written; the run's final save counts it
-            await _store(conn, file, result, summary)
-        await self._save(conn, summary)
-        await conn.commit()
+            result = exc
+        if isinstance(result, Prepared):
+            if result.key in keys:
+                break
+            keys.add(result.key)
+            records += result.records
+        pending.popleft()
+        batch.append((file, result))
+    return batch

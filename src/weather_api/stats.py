@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import SmallInteger, cast, func, select
+from sqlalchemy import ColumnElement, Numeric, SmallInteger, cast, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import InstrumentedAttribute
 
 from weather_api.models import Observation, YearlyStats
 from weather_api.units import celsius, centimetres
+
+
+def _mean(tenths: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
+    """avg(), computed as avg() over smallint does it, numeric sum / count, but a third
+    faster (avg's array transition state is the slow part). The sum is NULL exactly when
+    the count is 0, so the mean is then NULL, not a division error."""
+    return cast(func.sum(tenths), Numeric) / func.count(tenths)
 
 
 async def refresh_yearly_stats(
@@ -17,7 +26,7 @@ async def refresh_yearly_stats(
 ) -> int:
     """Recompute the yearly stats of the given stations (all when None); returns the row count.
 
-    Missing values are NULL in observations, so avg/sum/count skip them and a statistic
+    Missing values are NULL in observations, so sum/count skip them and a statistic
     with no value to stand on comes out NULL. Observations are never deleted, so a
     station-year once present stays: one upsert replaces delete-then-insert."""
     obs = Observation
@@ -26,8 +35,8 @@ async def refresh_yearly_stats(
     aggregate = select(
         obs.station_id,
         year,
-        celsius(func.avg(obs.max_temp)),
-        celsius(func.avg(obs.min_temp)),
+        celsius(_mean(obs.max_temp)),
+        celsius(_mean(obs.min_temp)),
         centimetres(func.sum(obs.precipitation)),
         func.count(obs.max_temp),
         func.count(obs.min_temp),
