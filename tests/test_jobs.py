@@ -682,6 +682,9 @@ async def test_killed_loader_leaves_whole_files_and_an_interrupted_job(
     stats = await scalar(db_url, "SELECT count(DISTINCT station_id) FROM yearly_stats")
     assert stats == len(counts)
     assert await scalar(db_url, "SELECT count(*) FROM source_files") == len(counts)
+    # So does the run's progress.
+    done = await scalar(db_url, f"SELECT files_done FROM load_runs WHERE id = {run_id}")
+    assert done == len(counts)
 
     # Start-up recovery: nobody holds the lock, so the run is marked interrupted.
     async with serve(db_url, data_root=root) as client:

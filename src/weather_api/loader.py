@@ -393,9 +393,7 @@ class Loader:
                         pending.append((file, future))
                     if not pending:
                         break
-                    batch = await _next_batch(pending)
-                    await self._batch(conn, batch, summary)
-                    summary.files_done += len(batch)
+                    await self._batch(conn, await _next_batch(pending), summary)
                     if progress is not None and (waiter := progress(summary)) is not None:
                         await waiter
         finally:
@@ -417,6 +415,7 @@ class Loader:
                 valid.append((file, result))
         if valid:
             await _store(conn, valid, summary)
+        summary.files_done += len(batch)
         await self._save(conn, summary)
         await conn.commit()
 
