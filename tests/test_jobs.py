@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import logging
 import os
+import re
 import signal
 import subprocess
 import tarfile
@@ -212,11 +213,18 @@ async def test_url_source_from_a_local_server(
 ) -> None:
     base, www = http_server
     pack_archive(root / "sample", www / "data.tar.gz")
-    job = await load_ok(api, json={"source": f"{base}/data.tar.gz"})
+    # Credentials and a query (a token) go to the server, never into the job or its errors.
+    secret = base.replace("http://", "http://reader:s3cret@")
+    job = await load_ok(api, json={"source": f"{secret}/data.tar.gz?token=t0ken"})
     assert job["files_loaded"] == 4
-    missing = await wait_for(api, (await post_load(api, json={"source": f"{base}/no.zip"}))["id"])
+    assert job["source"] == base.replace("http://", "http://***@") + "/data.tar.gz?***"
+    missing = await wait_for(
+        api, (await post_load(api, json={"source": f"{secret}/no.zip?token=t0ken"}))["id"]
+    )
     assert missing["status"] == "failed"
     assert "HTTP 404" in missing["message"]
+    listed = (await api.get("/api/load", headers=AUTH)).text
+    assert not {"s3cret", "t0ken"} & set(re.findall(r"\w+", listed))
 
 
 async def test_no_body_loads_the_configured_source(db_url: str, root: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -220,9 +221,15 @@ async def test_url_source_is_streamed_and_loaded(
     pack_archive(sample, root / "data.tar.gz")
     summary = await load(engine, f"{base}/data.tar.gz")
     assert (summary.status, summary.files_loaded) == ("succeeded", 4)
-    missing = await load(engine, f"{base}/nothing.tar.gz")
+    # Credentials and a query (a token) reach the server, but are stored nowhere.
+    secret = base.replace("http://", "http://reader:s3cret@")
+    missing = await load(engine, f"{secret}/nothing.tar.gz?token=t0ken")
     assert missing.status == "failed"
     assert "HTTP 404" in (missing.message or "")
+    async with engine.connect() as conn:
+        runs = (await conn.execute(text("SELECT source, message FROM load_runs ORDER BY id"))).all()
+    assert not {"s3cret", "t0ken"} & set(re.findall(r"\w+", str(runs)))
+    assert runs[-1].source == base.replace("http://", "http://***@") + "/nothing.tar.gz?***"
 
 
 async def test_missing_path_fails_the_run_with_a_message(engine: AsyncEngine) -> None:

@@ -41,7 +41,7 @@ from weather_api.schemas import (
 )
 from weather_api.security import ADMIN_RESPONSES, require_admin
 from weather_api.settings import Settings
-from weather_api.sources import SourceError, SourceLimits, check_url, inside
+from weather_api.sources import SourceError, SourceLimits, check_url, inside, redacted
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ async def _stage_source(source: str, settings: Settings, limits: SourceLimits) -
     rather than a failed job. The loader checks again when it reads."""
     if "://" in source:
         await check_url(source, limits)
-        return Staged([source], source, limits)
+        return Staged([source], redacted(source), limits)
     root = settings.data_root.resolve()
     await asyncio.to_thread(_exists, source, root)
     return Staged([source], source, replace(limits, root=root))

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weather_api.models import LoadRun, SourceFile
 from weather_api.parsing import DataFileError, Prepared, Unchanged, prepare
-from weather_api.sources import DataFile, SourceError, SourceLimits, resolve
+from weather_api.sources import DataFile, SourceError, SourceLimits, redacted, resolve
 from weather_api.stats import refresh_yearly_stats
 
 log = logging.getLogger(__name__)
@@ -303,7 +303,7 @@ class Loader:
         self, sources: list[str], *, trigger: str, progress: ProgressCallback | None = None
     ) -> LoadSummary:
         """Load ``sources``; raises LoadInProgressError if another load holds the lock."""
-        claim = await self.claim(source=" ".join(sources), trigger=trigger)
+        claim = await self.claim(source=" ".join(map(redacted, sources)), trigger=trigger)
         return await self.load(claim, sources, progress=progress)
 
     async def load(

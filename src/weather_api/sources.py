@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from weather_api.parsing import STATION_ID_RE
 
@@ -147,22 +147,34 @@ def extract(archive: Path, dest: Path, max_bytes: int, label: str) -> None:
                 _copy_capped(stream, dst, budget, label)
 
 
+def redacted(source: str) -> str:
+    """A source as it may be shown, logged and stored with its run: a URL's credentials
+    and query (a token, a signature) become ***."""
+    parts = urlsplit(source)
+    if parts.scheme not in ("http", "https"):
+        return source
+    _, at, host = parts.netloc.rpartition("@")
+    return urlunsplit(
+        parts._replace(netloc=f"***@{host}" if at else host, query="***" if parts.query else "")
+    )
+
+
 async def check_url(url: str, limits: SourceLimits) -> None:
     """Refuse a URL the limits do not allow, before anything is downloaded."""
-    parts = urlsplit(url)
+    parts, shown = urlsplit(url), redacted(url)
     try:
         port = parts.port
     except ValueError:
-        raise SourceError(f"{url}: invalid port") from None
+        raise SourceError(f"{shown}: invalid port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SourceError(f"{url}: only http and https URLs can be loaded")
+        raise SourceError(f"{shown}: only http and https URLs can be loaded")
     if limits.allowed_hosts is None:
         return
     host = parts.hostname
     if host not in limits.allowed_hosts:
         allowed = ", ".join(limits.allowed_hosts) or "none"
         raise SourceError(
-            f"{url}: host {host!r} is not allowed (WEATHER_ALLOWED_SOURCE_HOSTS: {allowed})"
+            f"{shown}: host {host!r} is not allowed (WEATHER_ALLOWED_SOURCE_HOSTS: {allowed})"
         )
     if limits.allow_private:
         return
@@ -170,11 +182,11 @@ async def check_url(url: str, limits: SourceLimits) -> None:
     try:
         addresses = await loop.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except OSError:
-        raise SourceError(f"{url}: cannot resolve host {host!r}") from None
+        raise SourceError(f"{shown}: cannot resolve host {host!r}") from None
     for *_, sockaddr in addresses:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])  # no IPv6 zone
         if not address.is_global:
-            raise SourceError(f"{url}: host {host!r} resolves to a non-public address {address}")
+            raise SourceError(f"{shown}: host {host!r} resolves to a non-public address {address}")
 
 
 async def download(url: str, dest: Path, limits: SourceLimits) -> Path:
@@ -184,7 +196,7 @@ async def download(url: str, dest: Path, limits: SourceLimits) -> Path:
     try:
         return await _download(url, dest, limits)
     except httpx.HTTPError as exc:
-        raise SourceError(f"{url}: cannot download: {exc or type(exc).__name__}") from exc
+        raise SourceError(f"{redacted(url)}: cannot download: {exc or type(exc).__name__}") from exc
 
 
 async def _download(url: str, dest: Path, limits: SourceLimits) -> Path:
@@ -198,7 +210,7 @@ async def _download(url: str, dest: Path, limits: SourceLimits) -> Path:
                     url = urljoin(url, response.headers["location"])
                     continue
                 if response.status_code != 200:
-                    raise SourceError(f"{url}: HTTP {response.status_code}")
+                    raise SourceError(f"{redacted(url)}: HTTP {response.status_code}")
                 name = PurePosixPath(urlsplit(str(response.url)).path).name or "download"
                 target = dest / name
                 size = 0
@@ -206,10 +218,10 @@ async def _download(url: str, dest: Path, limits: SourceLimits) -> Path:
                     async for chunk in response.aiter_bytes(CHUNK):
                         size += len(chunk)
                         if size > limits.max_download_bytes:
-                            raise SourceError(f"{url}: download exceeds the size limit")
+                            raise SourceError(f"{redacted(url)}: download exceeds the size limit")
                         out.write(chunk)
                 return target
-    raise SourceError(f"{url}: too many redirects")
+    raise SourceError(f"{redacted(url)}: too many redirects")
 
 
 def _add_path(
@@ -244,7 +256,7 @@ async def resolve(sources: list[str], limits: SourceLimits) -> AsyncIterator[Res
                 path = inside(source, limits.root)
             else:
                 path = Path(source)
-            await asyncio.to_thread(_add_path, path, source, work, limits, found)
+            await asyncio.to_thread(_add_path, path, redacted(source), work, limits, found)
         yield found
     finally:
         shutil.rmtree(work, ignore_errors=True)
