@@ -616,6 +616,31 @@ async def test_reads_are_answered_during_a_load(db_url: str, big_root: tuple[Pat
     assert slowest < 2.0, slowest
 
 
+async def test_loads_have_their_own_statement_timeout(
+    db_url: str, big_root: tuple[Path, int]
+) -> None:
+    # A batch's COPY (up to 200,000 rows) takes far longer than 50 ms: the API's limit
+    # would cut it, the load's own does not.
+    root, lines = big_root
+    async with serve(db_url, data_root=root, statement_timeout_ms=50) as client:
+        job = await load_ok(client, json={"source": "big"})
+    assert job["inserted"] == BIG_STATIONS * lines
+
+
+async def test_a_load_past_its_statement_timeout_fails_whole_and_says_so(
+    db_url: str, big_root: tuple[Path, int]
+) -> None:
+    root, lines = big_root
+    async with serve(db_url, data_root=root, load_statement_timeout_ms=50) as client:
+        posted = await post_load(client, json={"source": "big"})
+        job = await wait_for(client, posted["id"])
+    assert job["status"] == "failed"
+    assert job["message"].startswith(
+        "database error 57014: canceling statement due to statement timeout"
+    )
+    assert_whole_files(await station_counts(db_url), lines)
+
+
 async def test_shutdown_marks_a_running_load_interrupted(
     db_url: str, big_root: tuple[Path, int]
 ) -> None:

@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weather_api import health, jobs, metrics, stations, weather, yields
-from weather_api.database import create_engine, database_url
+from weather_api.database import create_engine, create_load_engine, database_url
 from weather_api.dependencies import Database
 from weather_api.errors import install_error_handlers
 from weather_api.loader import LOAD_LOCK_KEY, Loader, LoadInProgressError, mark_interrupted
@@ -55,14 +56,14 @@ async def _recover_interrupted(database: Database) -> None:
         await conn.commit()
 
 
-async def _autoload(database: Database, settings: Settings) -> None:
+async def _autoload(engine: AsyncEngine, settings: Settings) -> None:
     """Load the default source into an empty database, in the background."""
-    async with database.engine.connect() as conn:
+    async with engine.connect() as conn:
         if await conn.scalar(select(select(Observation).exists())):
             return
     log.info("no weather data yet: loading %s in the background", settings.data_source)
     try:
-        await Loader(database.engine, source_limits(settings, restricted=False)).run(
+        await Loader(engine, source_limits(settings, restricted=False)).run(
             [settings.data_source], trigger="autoload"
         )
     except LoadInProgressError:
@@ -75,12 +76,14 @@ async def _autoload(database: Database, settings: Settings) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    engine = create_engine(database_url(settings), settings)
+    url = database_url(settings)
+    engine = create_engine(url, settings)
     read_url = settings.database_read_url
     read_engine = create_engine(read_url.get_secret_value(), settings) if read_url else engine
     database = app.state.database = Database(engine, read_engine)
+    load_engine = create_load_engine(url, settings)
     load_jobs = app.state.load_jobs = jobs.LoadJobs(
-        engine, source_limits(settings, restricted=True)
+        load_engine, source_limits(settings, restricted=True)
     )
     if settings.metrics_enabled:
         metrics.instrument(database)
@@ -88,7 +91,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await _recover_interrupted(database)
         if settings.autoload:
-            task = asyncio.create_task(_autoload(database, settings))
+            task = asyncio.create_task(_autoload(load_engine, settings))
     except Exception:
         # Keep serving: readiness says the database is unreachable until it is back.
         log.exception("start-up database housekeeping failed")
@@ -105,6 +108,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+        await load_engine.dispose()
         await database.dispose()
         if settings.metrics_enabled:
             metrics.release(database)

@@ -86,11 +86,11 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _load(sources: list[str], settings: Settings, show_progress: bool) -> LoadSummary:
-    from weather_api.database import create_engine
+    from weather_api.database import create_load_engine
     from weather_api.loader import Loader
     from weather_api.sources import SourceLimits
 
-    engine = create_engine(_primary_url(settings), settings, pool_size=2)
+    engine = create_load_engine(_primary_url(settings), settings)
     limits = SourceLimits(settings.max_download_bytes, settings.max_extracted_bytes)
     try:
         if not show_progress:

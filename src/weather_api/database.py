@@ -124,27 +124,43 @@ def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
 logging.getLogger(f"{__name__}.{_FairPool.__name__}").setLevel(logging.WARNING)
 
 
-def create_engine(url: str, settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+def create_engine(
+    url: str,
+    settings: Settings,
+    *,
+    pool_size: int | None = None,
+    statement_timeout_ms: int | None = None,
+) -> AsyncEngine:
+    timeout_ms = statement_timeout_ms or settings.statement_timeout_ms
     engine = create_async_engine(
         async_url(url),
         poolclass=_FairPool,
         pool_size=pool_size or settings.pool_size,
         max_overflow=0,
         # _ping checks every connection on checkout, instead of pool_pre_ping.
-        pool_timeout=settings.statement_timeout_ms / 1000,
+        pool_timeout=timeout_ms / 1000,
         connect_args={
             "timeout": 5,
-            "command_timeout": settings.statement_timeout_ms / 1000 + 5,
+            "command_timeout": timeout_ms / 1000 + 5,
             # JIT compiles for tens of ms on large scans; our queries are short.
             "server_settings": {
                 "application_name": "weather-api",
                 "jit": "off",
-                "statement_timeout": str(settings.statement_timeout_ms),
+                "statement_timeout": str(timeout_ms),
             },
         },
     )
     event.listen(engine.sync_engine.pool, "checkout", _ping)
     return engine
+
+
+def create_load_engine(url: str, settings: Settings) -> AsyncEngine:
+    """The loader's own engine. A batch's COPY or stats can take far longer than an API
+    query should, so its statements get their own limit. Two connections: a running load
+    holds one, and another claim takes the other to be told 409."""
+    return create_engine(
+        url, settings, pool_size=2, statement_timeout_ms=settings.load_statement_timeout_ms
+    )
 
 
 def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:

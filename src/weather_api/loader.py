@@ -19,7 +19,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from asyncpg import PostgresError
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weather_api.models import LoadRun, SourceFile
@@ -244,6 +246,15 @@ async def _store(
     summary.files_loaded += len(batch)
 
 
+def _failure(exc: Exception) -> str:
+    """What a run stopped by an unexpected error records: PostgreSQL's own words (a
+    statement timeout, say), which carry no SQL; else only the error's type."""
+    cause = exc.orig.__cause__ if isinstance(exc, DBAPIError) and exc.orig else exc
+    if isinstance(cause, PostgresError):
+        return f"database error {cause.sqlstate}: {cause}"
+    return f"internal error: {type(exc).__name__}"
+
+
 @dataclass(frozen=True)
 class LoadClaim:
     """The load lock, held by ``conn``, and the queued run it was taken for."""
@@ -326,7 +337,7 @@ class Loader:
                 await asyncio.shield(self._finish(conn, summary, "interrupted"))
                 raise
             except Exception as exc:
-                summary.message = f"internal error: {type(exc).__name__}"
+                summary.message = _failure(exc)
                 await self._finish(conn, summary)
                 raise
             await self._finish(conn, summary)

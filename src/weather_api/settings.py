@@ -50,7 +50,10 @@ class Settings(BaseSettings):
     max_download_bytes: int = 200 * 1024**2
     max_upload_bytes: int = 200 * 1024**2
     max_extracted_bytes: int = 500 * 1024**2
-    statement_timeout_ms: int = Field(default=10_000, description="Bounds every query.")
+    statement_timeout_ms: int = Field(default=10_000, description="Bounds every API query.")
+    load_statement_timeout_ms: int = Field(
+        default=300_000, description="Bounds each statement of a load: a batch's COPY or stats."
+    )
     export_timeout_ms: int = Field(
         default=300_000, description="Bounds a CSV export, which runs as long as the client reads."
     )
