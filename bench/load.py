@@ -42,7 +42,7 @@ import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url, text
 
 from bench.common import embedded_server, write_section
-from weather_api.database import create_engine, migrate
+from weather_api.database import create_load_engine, migrate
 from weather_api.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -132,7 +132,7 @@ async def admin(server_url: str, sql: str) -> str:
 async def time_floor(url: str, tsv: Path) -> float:
     """Seconds for one COPY of the TSV into an empty table shaped like observations, and its
     commit, through the loader's own engine so the session settings are the same."""
-    engine = create_engine(url, Settings(), pool_size=1)
+    engine = create_load_engine(url, Settings())
     try:
         async with engine.connect() as conn:
             await conn.execute(text("CREATE TABLE bench_floor (LIKE observations INCLUDING ALL)"))
