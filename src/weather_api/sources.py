@@ -18,10 +18,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from weather_api.parsing import STATION_ID_RE
+
+if TYPE_CHECKING:
+    import httpx
 
 CHUNK = 1 << 16
 _FILE_COST = 4096
@@ -194,33 +197,31 @@ async def download(url: str, dest: Path, limits: SourceLimits) -> Path:
     import httpx  # here: importing it costs every other load a tenth of a second
 
     try:
-        return await _download(url, dest, limits)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as client:
+            return await _download(client, url, dest, limits)
     except httpx.HTTPError as exc:
         raise SourceError(f"{redacted(url)}: cannot download: {exc or type(exc).__name__}") from exc
 
 
-async def _download(url: str, dest: Path, limits: SourceLimits) -> Path:
-    import httpx
-
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as client:
-        for _ in range(5):
-            await check_url(url, limits)
-            async with client.stream("GET", url) as response:
-                if response.is_redirect:
-                    url = urljoin(url, response.headers["location"])
-                    continue
-                if response.status_code != 200:
-                    raise SourceError(f"{redacted(url)}: HTTP {response.status_code}")
-                name = PurePosixPath(urlsplit(str(response.url)).path).name or "download"
-                target = dest / name
-                size = 0
-                with target.open("wb") as out:
-                    async for chunk in response.aiter_bytes(CHUNK):
-                        size += len(chunk)
-                        if size > limits.max_download_bytes:
-                            raise SourceError(f"{redacted(url)}: download exceeds the size limit")
-                        out.write(chunk)
-                return target
+async def _download(client: httpx.AsyncClient, url: str, dest: Path, limits: SourceLimits) -> Path:
+    for _ in range(5):
+        await check_url(url, limits)
+        async with client.stream("GET", url) as response:
+            if response.is_redirect:
+                url = urljoin(url, response.headers["location"])
+                continue
+            if response.status_code != 200:
+                raise SourceError(f"{redacted(url)}: HTTP {response.status_code}")
+            name = PurePosixPath(urlsplit(str(response.url)).path).name or "download"
+            target = dest / name
+            size = 0
+            with target.open("wb") as out:
+                async for chunk in response.aiter_bytes(CHUNK):
+                    size += len(chunk)
+                    if size > limits.max_download_bytes:
+                        raise SourceError(f"{redacted(url)}: download exceeds the size limit")
+                    out.write(chunk)
+            return target
     raise SourceError(f"{redacted(url)}: too many redirects")
 
 
