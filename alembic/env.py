@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy import Connection, text
 from sqlalchemy.pool import NullPool
 
-from weather_api.database import async_url, database_url
-from weather_api.models import Base
+from weather_api.db.engine import async_url, database_url
+from weather_api.db.models import Base
 from weather_api.settings import get_settings
 
 config = context.config

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from weather_api.database import start_embedded
+from weather_api.db.engine import start_embedded
 
 
 @contextmanager

@@ -42,7 +42,7 @@ import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url, text
 
 from bench.common import embedded_server, write_section
-from weather_api.database import create_load_engine, migrate
+from weather_api.db.engine import create_load_engine, migrate
 from weather_api.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -37,7 +37,7 @@ import asyncpg
 import httpx
 from sqlalchemy import make_url
 
-from weather_api.database import start_embedded
+from weather_api.db.engine import start_embedded
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CLI = Path(sys.executable).with_name("weather-api")

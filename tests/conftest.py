@@ -1,10 +1,15 @@
 """Test harness: a real PostgreSQL (embedded, or WEATHER_TEST_DATABASE_URL), a migrated
 template database, sample data loaded once for the API tests, and each API test inside a
-transaction rolled back at its end."""
+transaction rolled back at its end.
+
+A test that needs an outside program skips with one line naming what to install; under
+WEATHER_TESTS_STRICT=1 (set by .ci/run) every skip is a failure instead, so CI never
+passes by skipping. The reliability suite and full-data tests are marked ``slow``."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,13 +28,39 @@ from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tests.sample import write_sample
-from weather_api.app import create_app, source_limits
-from weather_api.database import alembic_config, create_engine, start_embedded
-from weather_api.dependencies import get_read_session
-from weather_api.loader import Loader
+from weather_api.api.dependencies import get_read_session
+from weather_api.app import create_app
+from weather_api.db.engine import alembic_config, create_engine, start_embedded
+from weather_api.ingest.loader import Loader
+from weather_api.ingest.sources import SourceLimits
 from weather_api.settings import Settings
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+STRICT = os.environ.get("WEATHER_TESTS_STRICT") == "1"
+
+
+def program(name: str, install: str) -> str:
+    """The path of an outside program, or a one-line skip saying how to install it."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"needs {name}: {install}")
+    return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    reliability = Path(__file__).parent / "reliability"
+    for item in items:
+        if item.get_closest_marker("full_data") or reliability in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if STRICT and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped under WEATHER_TESTS_STRICT=1: {report.longrepr}"
+    return report
 
 
 def with_database(url: str, name: str) -> str:
@@ -114,7 +145,7 @@ async def api_db_url(server_url: str, template_url: str, sample_dir: Path) -> As
     url = await create_database(server_url, template=make_url(template_url).database)
     settings = settings_for(url)
     engine = create_engine(url, settings, pool_size=1)
-    summary = await Loader(engine, source_limits(settings, restricted=False)).run(
+    summary = await Loader(engine, SourceLimits.from_settings(settings, restricted=False)).run(
         [str(sample_dir)], trigger="cli"
     )
     assert summary.status == "succeeded", summary.errors

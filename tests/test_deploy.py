@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 
 from tests.conftest import create_database, drop_database
 from tests.live_server import live_server
-from weather_api.health import schema_head
+from weather_api.api.health import schema_head
 
 ROOT = Path(__file__).resolve().parents[1]
 # The venv's console scripts sit next to its interpreter, in CI as well as locally.

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import settings_for
 from tests.live_server import live_server
+from weather_api.api.dependencies import get_read_session
 from weather_api.app import create_app
-from weather_api.dependencies import get_read_session
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 Client = tuple[AsyncClient, Callable[[], list[str]]]
@@ -134,8 +134,8 @@ async def test_an_unhandled_error_is_logged_with_the_request_id(
     tagged = [r for r in records(lines()) if r.get("request_id") == "trace-42"]
     # The error handler runs outside the middleware, after it. (httpx's own line is tagged
     # too: in-process, the app runs in the test's task; uvicorn gives each request a task.)
-    assert {r["logger"] for r in tagged} >= {"weather_api.access", "weather_api.errors"}
-    error = next(r for r in tagged if r["logger"] == "weather_api.errors")
+    assert {r["logger"] for r in tagged} >= {"weather_api.access", "weather_api.api.errors"}
+    error = next(r for r in tagged if r["logger"] == "weather_api.api.errors")
     assert error["level"] == "ERROR"
     assert "RuntimeError: boom" in error["exception"]
     assert access(lines())[0]["status"] == 500

@@ -11,19 +11,15 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weather_api import health, jobs, metrics, stations, weather, yields
-from weather_api.database import create_engine, create_load_engine, database_url
-from weather_api.dependencies import Database
-from weather_api.errors import install_error_handlers
-from weather_api.loader import LOAD_LOCK_KEY, Loader, LoadInProgressError, mark_interrupted
+from weather_api.api import health, loads, metrics, stations, weather, yields
+from weather_api.api.errors import install_error_handlers
+from weather_api.api.middleware import RequestContext
+from weather_api.db.engine import Database, create_engine, create_load_engine, database_url
+from weather_api.ingest.jobs import LoadJobs, autoload, recover_interrupted
+from weather_api.ingest.sources import SourceLimits
 from weather_api.logs import configure_logging
-from weather_api.middleware import RequestContext
-from weather_api.models import Observation
 from weather_api.settings import Settings, get_settings
-from weather_api.sources import SourceLimits
 
 log = logging.getLogger(__name__)
 
@@ -36,43 +32,6 @@ Missing values are `null`. Lists are paginated; `format=csv` streams a whole res
 """
 
 
-def source_limits(settings: Settings, *, restricted: bool) -> SourceLimits:
-    """Limits for a load: the API's are restricted to the allowed hosts, the CLI's are not."""
-    return SourceLimits(
-        max_download_bytes=settings.max_download_bytes,
-        max_extracted_bytes=settings.max_extracted_bytes,
-        allowed_hosts=settings.allowed_source_hosts if restricted else None,
-        allow_private=settings.allow_private_source_hosts,
-    )
-
-
-async def _recover_interrupted(database: Database) -> None:
-    """A run still marked running while nobody holds the load lock died with its process."""
-    async with database.engine.connect() as conn:
-        if await conn.scalar(select(func.pg_try_advisory_lock(LOAD_LOCK_KEY))):
-            if count := await mark_interrupted(conn):
-                log.warning("marked %d load run(s) interrupted", count)
-            await conn.execute(select(func.pg_advisory_unlock(LOAD_LOCK_KEY)))
-        await conn.commit()
-
-
-async def _autoload(engine: AsyncEngine, settings: Settings) -> None:
-    """Load the default source into an empty database, in the background."""
-    async with engine.connect() as conn:
-        if await conn.scalar(select(select(Observation).exists())):
-            return
-    log.info("no weather data yet: loading %s in the background", settings.data_source)
-    try:
-        await Loader(engine, source_limits(settings, restricted=False)).run(
-            [settings.data_source], trigger="autoload"
-        )
-    except LoadInProgressError:
-        log.info("another process is already loading")
-    except Exception:
-        # The server keeps serving; readiness reports the failed run.
-        log.exception("autoload of %s failed", settings.data_source)
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -82,16 +41,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     read_engine = create_engine(read_url.get_secret_value(), settings) if read_url else engine
     database = app.state.database = Database(engine, read_engine)
     load_engine = create_load_engine(url, settings)
-    load_jobs = app.state.load_jobs = jobs.LoadJobs(
-        load_engine, source_limits(settings, restricted=True)
+    load_jobs = app.state.load_jobs = LoadJobs(
+        load_engine, SourceLimits.from_settings(settings, restricted=True)
     )
     if settings.metrics_enabled:
         metrics.instrument(database)
     task = None
     try:
-        await _recover_interrupted(database)
+        await recover_interrupted(database.engine)
         if settings.autoload:
-            task = asyncio.create_task(_autoload(load_engine, settings))
+            task = asyncio.create_task(autoload(load_engine, settings))
     except Exception:
         # Keep serving: readiness says the database is unreachable until it is back.
         log.exception("start-up database housekeeping failed")
@@ -122,6 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Operation ids are the route functions' names (list_weather, get_station...), so
+        # generated clients read naturally.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -129,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
     # Added last, so outermost: its timing includes compression.
     app.add_middleware(RequestContext, record_metrics=settings.metrics_enabled)
-    for module in (weather, stations, yields, health, jobs):
+    for module in (weather, stations, yields, health, loads):
         app.include_router(module.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)

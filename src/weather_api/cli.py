@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used: the loader's worker processes re-import this module
-    from weather_api.loader import LoadSummary
+    from weather_api.ingest.loader import LoadSummary
     from weather_api.settings import Settings
 
 
 def _primary_url(settings: Settings) -> str:
-    from weather_api.database import database_url
+    from weather_api.db.engine import database_url
     from weather_api.settings import get_settings
 
     url = database_url(settings)
@@ -30,7 +30,7 @@ def _primary_url(settings: Settings) -> str:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from weather_api.database import migrate
+    from weather_api.db.engine import migrate
 
     migrate(_primary_url(settings))
     workers = args.workers or settings.workers
@@ -79,16 +79,16 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from weather_api.database import migrate
+    from weather_api.db.engine import migrate
 
     migrate(_primary_url(settings))
     return 0
 
 
 async def _load(sources: list[str], settings: Settings, show_progress: bool) -> LoadSummary:
-    from weather_api.database import create_load_engine
-    from weather_api.loader import Loader
-    from weather_api.sources import SourceLimits
+    from weather_api.db.engine import create_load_engine
+    from weather_api.ingest.loader import Loader
+    from weather_api.ingest.sources import SourceLimits
 
     engine = create_load_engine(_primary_url(settings), settings)
     limits = SourceLimits(settings.max_download_bytes, settings.max_extracted_bytes)
@@ -109,8 +109,9 @@ async def _load(sources: list[str], settings: Settings, show_progress: bool) -> 
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
-    from weather_api.database import migrate
-    from weather_api.loader import LoadInProgressError
+    from weather_api.db.engine import migrate
+    from weather_api.db.models import JobStatus
+    from weather_api.ingest.loader import LoadInProgressError
 
     migrate(_primary_url(settings))
     sources = args.sources or [settings.data_source]
@@ -121,17 +122,17 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         return 3
     if args.json:
         print(json.dumps(summary.as_dict()))
-    elif summary.status != "succeeded":
+    elif summary.status != JobStatus.SUCCEEDED:
         failed = "\n".join(
             f"  {e['file']}:{e['line'] or '-'}: {e['message']}" for e in summary.errors
         )
         print(f"load failed: {summary.message or ''}\n{failed}".rstrip(), file=sys.stderr)
-    return 0 if summary.status == "succeeded" else 1
+    return 0 if summary.status == JobStatus.SUCCEEDED else 1
 
 
 async def _stats(settings: Settings) -> int:
-    from weather_api.database import create_engine
-    from weather_api.stats import refresh_yearly_stats
+    from weather_api.db.engine import create_engine
+    from weather_api.db.stats import refresh_yearly_stats
 
     engine = create_engine(_primary_url(settings), settings, pool_size=1)
     try:
@@ -142,7 +143,7 @@ async def _stats(settings: Settings) -> int:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from weather_api.database import migrate
+    from weather_api.db.engine import migrate
 
     migrate(_primary_url(settings))
     rows = asyncio.run(_stats(settings))

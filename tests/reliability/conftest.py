@@ -20,9 +20,9 @@ from tests.reliability.support import (
     snapshot,
     write_stations,
 )
-from weather_api.app import source_limits
-from weather_api.database import create_engine
-from weather_api.loader import Loader
+from weather_api.db.engine import create_engine
+from weather_api.ingest.loader import Loader
+from weather_api.ingest.sources import SourceLimits
 
 FIGURES_ENV = "WEATHER_RELIABILITY_FIGURES"
 # The shape of the real data: 167 stations over 30 years, 1.73 M rows. 160 stations give
@@ -34,7 +34,7 @@ async def load_into(url: str, source: Path) -> None:
     settings = settings_for(url)
     engine = create_engine(url, settings, pool_size=1)
     try:
-        loader = Loader(engine, source_limits(settings, restricted=False))
+        loader = Loader(engine, SourceLimits.from_settings(settings, restricted=False))
         summary = await loader.run([str(source)], trigger="cli")
     finally:
         await engine.dispose()

@@ -23,7 +23,7 @@ import asyncpg
 import httpx
 from platformdirs.api import RuntimeDirWarning
 
-from weather_api.loader import STATE_CODES
+from weather_api.db.models import STATE_CODES
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 60

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 from contextlib import suppress
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import program
 from tests.reliability.conftest import Integrity
 from tests.reliability.support import finish, record, rss_kib, serve, station_ids
 
@@ -146,12 +145,7 @@ def wrk_result(output: Path, code: int) -> dict[str, object]:
 @pytest.fixture
 def wrk_path() -> str:
     """The wrk binary; requested before ``integrity``, so a skip leaves nothing to check."""
-    binary = shutil.which("wrk")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("wrk is missing: .ci/run installs it (apt-get install wrk)")
-        pytest.skip("wrk is not installed (apt-get install wrk)")
-    return binary
+    return program("wrk", "apt-get install wrk")
 
 
 async def sample_rss(pid: int, samples: list[int], stop: asyncio.Event) -> None:

@@ -32,10 +32,10 @@ from hypothesis import strategies as st
 
 from tests.conftest import settings_for
 from tests.reliability.support import plain_url, record
-from weather_api.app import source_limits
-from weather_api.database import create_engine
-from weather_api.loader import Loader
-from weather_api.parsing import DataFileError, Prepared, Unchanged, prepare
+from weather_api.db.engine import create_engine
+from weather_api.ingest.loader import Loader
+from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare
+from weather_api.ingest.sources import SourceLimits
 
 BASE = ("USC00110072", "USC00257715")  # loaded before the examples: mutations merge
 _NEW = itertools.count(1)
@@ -213,7 +213,7 @@ async def load(url: str, root: Path) -> Any:
     config = settings_for(url)
     engine = create_engine(url, config, pool_size=1)
     try:
-        return await Loader(engine, source_limits(config, restricted=False)).run(
+        return await Loader(engine, SourceLimits.from_settings(config, restricted=False)).run(
             [str(root)], trigger="cli"
         )
     finally:

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import create_database
 from tests.reliability.conftest import Integrity, load_into
 from tests.reliability.support import OwnPostgres, record, serve
-from weather_api.database import migrate
+from weather_api.db.engine import migrate
 
 STATEMENT_TIMEOUT_MS = 2_000
 SLACK_S = 3.0  # beyond the statement timeout, for a loaded CI machine

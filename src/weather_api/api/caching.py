@@ -1,0 +1,59 @@
+"""Conditional GETs. Data changes only when a load commits and bumps the data version, so
+that version is the validator: a client holding the current ETag gets a bodiless 304."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from sqlalchemy import select
+
+from weather_api.api.dependencies import ReadSessionDep
+from weather_api.api.errors import ApiError
+from weather_api.db.models import DataVersion
+
+# Caches may keep a copy but must revalidate: a load can change the data at any time.
+CACHE_CONTROL = "public, max-age=0, must-revalidate"
+# Built once: a statement reused hits SQLAlchemy's compiled cache without rebuilding its key.
+_CURRENT = select(DataVersion.version, DataVersion.changed_at)
+
+
+def wants_csv(request: Request) -> bool:
+    """``format=csv`` wins; without ``format``, an Accept header asking for CSV."""
+    fmt = request.query_params.get("format")
+    if fmt is not None:
+        return fmt == "csv"
+    accept = request.headers.get("accept", "")
+    return "text/csv" in accept and "application/json" not in accept
+
+
+@dataclass(frozen=True)
+class Validators:
+    headers: dict[str, str]
+    # What the data looked like: (version, changed_at). The version alone repeats across
+    # databases (each starts at 0); with the time of the change it names one state of the
+    # data, so results derived from it can be cached until the next load.
+    data_version: Hashable = None
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    # Weak comparison (RFC 9110 13.1.2): W/ prefixes do not matter.
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+async def conditional(request: Request, response: Response, session: ReadSessionDep) -> Validators:
+    conn = await session.connection()  # Core: the ORM adds nothing to reading two columns
+    row = (await conn.execute(_CURRENT)).first()
+    version = row.version if row else None
+    etag = f'W/"{version}-{"csv" if wants_csv(request) else "json"}"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
+    if _matches(request.headers.get("if-none-match", ""), etag):
+        raise ApiError(304, "not modified", headers=headers)
+    response.headers.update(headers)
+    return Validators(headers, tuple(row) if row else None)
+
+
+CacheDep = Annotated[Validators, Depends(conditional)]

@@ -1,0 +1,102 @@
+"""Whole results as CSV, streamed by PostgreSQL's COPY with backpressure: a slow client
+slows the query instead of filling memory, and a client that leaves cancels it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, suppress
+
+from fastapi.responses import StreamingResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Receive, Scope, Send
+
+from weather_api.db.queries import AnySelect
+
+_BUFFERED_CHUNKS = 8
+_CLIENT_GRACE_S = 5  # as database.create_engine gives the statement timeout
+
+
+class _FirstChunkFirst(StreamingResponse):
+    """Starts the response only once the body has its first chunk (COPY's header line), so
+    that an export that cannot start (the database down, a lock held past the export
+    timeout) raises before any status is sent and is answered 503 by the error handlers,
+    instead of a 200 cut short. The body is closed however the response ends, so that a
+    client that leaves frees the connection at once, not when the garbage collector
+    gets to it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        source = self.body_iterator
+        assert isinstance(source, AsyncGenerator)  # csv_response's body()
+        async with aclosing(source):
+            try:
+                first = await anext(source)
+            except StopAsyncIteration:
+                first = b""
+
+            async def body() -> AsyncGenerator[str | bytes | memoryview]:
+                yield first
+                async for chunk in source:
+                    yield chunk
+
+            self.body_iterator = body()
+            await super().__call__(scope, receive, send)
+
+
+def csv_response(
+    engine: AsyncEngine,
+    stmt: AnySelect,
+    *,
+    filename: str,
+    headers: dict[str, str],
+    timeout_ms: int,
+) -> StreamingResponse:
+    """The body holds its own connection: the request's session closes before a stream
+    ends."""
+    # The SQL with IN lists expanded, and its positional parameters, as COPY takes them.
+    expanded = stmt.compile(dialect=engine.dialect).construct_expanded_state()
+    params = expanded.positional_parameters
+
+    async def body() -> AsyncIterator[bytes]:
+        async with engine.connect() as conn:
+            # An export runs as long as the client reads: it gets its own time limit.
+            await conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None  # checked out above
+            chunks: asyncio.Queue[bytes] = asyncio.Queue(_BUFFERED_CHUNKS)
+            copy = asyncio.create_task(
+                raw.copy_from_query(
+                    expanded.statement,
+                    *params,
+                    output=chunks.put,
+                    format="csv",
+                    header=True,
+                    # Else asyncpg's command_timeout (the statement timeout's) cuts a long
+                    # export that a slow client reads; the server's timeout comes first.
+                    timeout=timeout_ms / 1000 + _CLIENT_GRACE_S,
+                )
+            )
+            getter: asyncio.Future[bytes] | None = None
+            try:
+                while not (copy.done() and chunks.empty()):
+                    getter = asyncio.ensure_future(chunks.get())
+                    await asyncio.wait({getter, copy}, return_when=asyncio.FIRST_COMPLETED)
+                    if getter.done():
+                        yield bytes(getter.result())  # asyncpg hands out bytearrays
+                    else:
+                        getter.cancel()
+                copy.result()
+            finally:
+                if getter is not None and not getter.done():  # cancelled while waiting
+                    getter.cancel()
+                if not copy.done():
+                    copy.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await copy
+
+    return _FirstChunkFirst(
+        body(),
+        media_type="text/csv; charset=utf-8",
+        headers=headers | {"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,171 @@
+"""Database schema. Raw values are stored exactly as the files give them (integer tenths);
+``units`` holds the one conversion to the units the API serves."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class State(StrEnum):
+    """The states of the dataset's stations."""
+
+    IA = "IA"
+    IL = "IL"
+    IN = "IN"
+    NE = "NE"
+    OH = "OH"
+
+
+# COOP station ids (USC00SSnnnn) carry their state as a two-digit code.
+STATE_CODES = {"11": State.IL, "12": State.IN, "13": State.IA, "25": State.NE, "33": State.OH}
+
+
+class JobStatus(StrEnum):
+    """A load run's life: queued, running, then one of the three ends."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Station(Base):
+    __tablename__ = "stations"
+
+    station_id: Mapped[str] = mapped_column(Text, primary_key=True, comment="GHCN/COOP station id")
+    state: Mapped[str | None] = mapped_column(Text, comment="US state from the COOP state code")
+
+
+class Observation(Base):
+    """One station-day. No foreign key to stations: the loader writes the station row in the
+    same transaction, and a per-row RI check would double the cost of COPY."""
+
+    __tablename__ = "observations"
+
+    station_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    max_temp: Mapped[int | None] = mapped_column(SmallInteger, comment="tenths of °C")
+    min_temp: Mapped[int | None] = mapped_column(SmallInteger, comment="tenths of °C")
+    precipitation: Mapped[int | None] = mapped_column(SmallInteger, comment="tenths of mm")
+
+
+class YearlyStats(Base):
+    __tablename__ = "yearly_stats"
+
+    station_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    year: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    avg_max_temp_c: Mapped[Decimal | None] = mapped_column(Numeric, comment="°C")
+    avg_min_temp_c: Mapped[Decimal | None] = mapped_column(Numeric, comment="°C")
+    total_precipitation_cm: Mapped[Decimal | None] = mapped_column(Numeric, comment="cm")
+    max_temp_days: Mapped[int] = mapped_column(SmallInteger, comment="days with a max temperature")
+    min_temp_days: Mapped[int] = mapped_column(SmallInteger, comment="days with a min temperature")
+    precipitation_days: Mapped[int] = mapped_column(
+        SmallInteger, comment="days with a precipitation value"
+    )
+    days: Mapped[int] = mapped_column(SmallInteger, comment="observation rows, any value missing")
+
+
+class CornYield(Base):
+    __tablename__ = "corn_yields"
+
+    year: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    corn_grain_yield_kt: Mapped[int] = mapped_column(
+        Integer, comment="US corn grain yield, thousand metric tons"
+    )
+
+
+class LoadRun(Base):
+    """One run of the loader, from the CLI, the API or the start-up autoload."""
+
+    __tablename__ = "load_runs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed', 'interrupted')",
+            name="status",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(Text)
+    trigger: Mapped[str] = mapped_column(Text, comment="cli, api or autoload")
+    status: Mapped[str] = mapped_column(Text, server_default=JobStatus.QUEUED.value)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    files_total: Mapped[int] = mapped_column(Integer, server_default="0")
+    files_done: Mapped[int] = mapped_column(Integer, server_default="0")
+    files_loaded: Mapped[int] = mapped_column(Integer, server_default="0")
+    files_skipped: Mapped[int] = mapped_column(Integer, server_default="0")
+    files_failed: Mapped[int] = mapped_column(Integer, server_default="0")
+    records_read: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    inserted: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    updated: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    unchanged: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'"))
+    message: Mapped[str | None] = mapped_column(Text, comment="why a run failed as a whole")
+
+
+class SourceFile(Base):
+    """Checksum of each file's last successful load, so an unchanged file is skipped unread."""
+
+    __tablename__ = "source_files"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True, comment="station id, or 'yield'")
+    sha256: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text, comment="file name as last loaded")
+    records: Mapped[int] = mapped_column(Integer)
+    load_run_id: Mapped[int] = mapped_column(BigInteger)
+    loaded_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class DataVersion(Base):
+    """A single row whose version grows with every commit that changes data: the ETag source."""
+
+    __tablename__ = "data_version"
+    __table_args__ = (CheckConstraint("singleton", name="singleton"),)
+
+    singleton: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=text("true"))
+    version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    changed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
