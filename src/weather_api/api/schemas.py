@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -81,7 +81,12 @@ class PagingQuery(BaseModel):
 
 
 class PageQuery(PagingQuery):
-    """Paging and output format, shared by the data lists."""
+    """Paging and output format, shared by the data lists; every other field of a list's
+    query is a filter, handed to its repository by name (``filters``)."""
+
+    # Fields that are not filters: paging, the format, and shortcuts such as ``date``
+    # that the validators turn into the filters they stand for.
+    _NOT_FILTERS: ClassVar[frozenset[str]] = frozenset({"page", "page_size", "cursor", "format"})
 
     format: Format | None = Field(
         None,
@@ -90,8 +95,15 @@ class PageQuery(PagingQuery):
         examples=["json"],
     )
 
+    @property
+    def filters(self) -> dict[str, Any]:
+        skip = self._NOT_FILTERS
+        return {name: getattr(self, name) for name in type(self).model_fields if name not in skip}
+
 
 class WeatherQuery(PageQuery):
+    _NOT_FILTERS = PageQuery._NOT_FILTERS | {"date"}
+
     station_id: list[StationId] = Field(
         default_factory=list,
         max_length=200,
@@ -116,16 +128,14 @@ class WeatherQuery(PageQuery):
             raise _reject([(p, message) for p in ["date", *ranged]])
         if self.start_date and self.end_date and self.start_date > self.end_date:
             raise _reject([("start_date", "must not be after end_date")])
-        return self
-
-    @property
-    def bounds(self) -> tuple[dt.date | None, dt.date | None]:
         if self.date:
-            return self.date, self.date
-        return self.start_date, self.end_date
+            self.start_date = self.end_date = self.date
+        return self
 
 
 class StatsQuery(PageQuery):
+    _NOT_FILTERS = PageQuery._NOT_FILTERS | {"year", "date"}
+
     station_id: list[StationId] = Field(
         default_factory=list,
         max_length=200,
@@ -148,14 +158,9 @@ class StatsQuery(PageQuery):
     @model_validator(mode="after")
     def _check_range(self) -> Self:
         _check_years(self.year, self.start_year, self.end_year, self.date)
+        if year := self.year or (self.date.year if self.date else None):
+            self.start_year = self.end_year = year
         return self
-
-    @property
-    def bounds(self) -> tuple[int | None, int | None]:
-        year = self.year or (self.date.year if self.date else None)
-        if year:
-            return year, year
-        return self.start_year, self.end_year
 
 
 def _check_years(
@@ -179,6 +184,8 @@ class StationsQuery(PageQuery):
 
 
 class YieldQuery(PageQuery):
+    _NOT_FILTERS = PageQuery._NOT_FILTERS | {"year", "include"}
+
     year: int | None = Field(None, ge=1800, le=2200, description="One year.", examples=[1990])
     start_year: int | None = Field(
         None, ge=1800, le=2200, description="First year, inclusive.", examples=[1985]
@@ -195,13 +202,9 @@ class YieldQuery(PageQuery):
     @model_validator(mode="after")
     def _check_range(self) -> Self:
         _check_years(self.year, self.start_year, self.end_year)
-        return self
-
-    @property
-    def bounds(self) -> tuple[int | None, int | None]:
         if self.year:
-            return self.year, self.year
-        return self.start_year, self.end_year
+            self.start_year = self.end_year = self.year
+        return self
 
 
 _LINK = "http://localhost:8000/api/weather?station_id=USC00110072"

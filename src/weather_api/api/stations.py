@@ -34,16 +34,13 @@ async def list_stations(
 ) -> Any:
     """Every station with its state, first and last day, number of days and, per variable,
     the share of days that have a value."""
-    repo = StationRepository(session)
     return await respond(
         request,
         response,
         query=query,
         cache=cache,
         session=session,
-        key=(("station_id",), repo.KEY_TYPES),
-        page=lambda paging: repo.page(query.state, paging),
-        export=lambda: repo.select_items(query.state),
+        repo=StationRepository(session),
         filename="stations.csv",
     )
 

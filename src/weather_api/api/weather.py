@@ -33,17 +33,14 @@ async def list_weather(
 ) -> Any:
     """Daily max/min temperature (°C) and precipitation (mm) per station, sorted by station
     then date; `null` where the station reported no value."""
-    start, end = query.bounds
-    repo = WeatherRepository(session)
+    repo = WeatherRepository(session, cache.data_version)
     return await respond(
         request,
         response,
         query=query,
         cache=cache,
         session=session,
-        key=(("station_id", "date"), repo.KEY_TYPES),
-        page=lambda paging: repo.page(query.station_id, start, end, paging, cache.data_version),
-        export=lambda: repo.select_items(query.station_id, start, end),
+        repo=repo,
         filename="weather.csv",
     )
 
@@ -68,16 +65,12 @@ async def list_weather_stats(
     """Per station and year: mean max and min temperature (°C), total precipitation (cm),
     and how many days each figure stands on. Missing days are ignored; a figure with no
     day to stand on is `null`."""
-    first, last = query.bounds
-    repo = StatsRepository(session)
     return await respond(
         request,
         response,
         query=query,
         cache=cache,
         session=session,
-        key=(("station_id", "year"), repo.KEY_TYPES),
-        page=lambda paging: repo.page(query.station_id, first, last, paging),
-        export=lambda: repo.select_items(query.station_id, first, last),
+        repo=StatsRepository(session),
         filename="weather-stats.csv",
     )
