@@ -25,6 +25,9 @@ from tests.conftest import create_database, drop_database
 from tests.live_server import live_server
 from weather_api.api.health import schema_head
 
+# Linters and container checks: minutes, not seconds; not in the fast loop.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 # The venv's console scripts sit next to its interpreter, in CI as well as locally.
 VENV_BIN = Path(sys.executable).parent

@@ -6,7 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cfnlint.decode.cfn_yaml import loads  # type: ignore[import-untyped]
+
+# Linters and container checks: minutes, not seconds; not in the fast loop.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 AWS = ROOT / "deploy" / "aws"

@@ -16,6 +16,9 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import create_database, drop_database
 
+# Linters and container checks: minutes, not seconds; not in the fast loop.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).parent / "weather-api"
 

@@ -11,6 +11,9 @@ import pytest
 
 from tests.live_server import live_server
 
+# Linters and container checks: minutes, not seconds; not in the fast loop.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
