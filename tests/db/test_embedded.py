@@ -79,6 +79,7 @@ def _gone_within(pid: int, seconds: float) -> bool:
     return True
 
 
+@pytest.mark.slow  # real servers, one of them killed
 def test_restarted_serve_stops_the_server_a_killed_one_left_running(
     data_dir: Path, tmp_path: Path
 ) -> None:
