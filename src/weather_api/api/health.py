@@ -8,11 +8,12 @@ from functools import cache
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from weather_api.api import examples
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.errors import RETRY_AFTER_S, database_unavailable
 from weather_api.db.engine import alembic_config
@@ -22,44 +23,34 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 
 class Liveness(BaseModel):
-    status: str = Field(examples=["ok"])
+    model_config = ConfigDict(json_schema_extra=examples.LIVENESS)
+
+    status: str
 
 
 class LastLoad(BaseModel):
-    id: int = Field(examples=[1])
-    status: str = Field(examples=["succeeded"])
-    finished_at: dt.datetime | None = Field(examples=["2025-01-01T12:00:00Z"])
-    message: str | None = Field(
-        description="why the run failed as a whole, if it did", examples=[None]
-    )
+    id: int
+    status: str
+    finished_at: dt.datetime | None
+    message: str | None = Field(description="why the run failed as a whole, if it did")
 
 
 class Readiness(BaseModel):
-    status: str = Field(description="ready or unavailable", examples=["ready"])
+    model_config = ConfigDict(json_schema_extra=examples.READINESS)
+
+    status: str = Field(description="ready or unavailable")
     reasons: list[str] = Field(
-        description="what keeps the service from being ready; when ready, a failed last load",
-        examples=[[]],
+        description="what keeps the service from being ready; when ready, a failed last load"
     )
-    schema_revision: str | None = Field(examples=["0001"])
-    observations: int = Field(description="stored daily observations", examples=[1729957])
-    stations: int = Field(examples=[167])
+    schema_revision: str | None
+    observations: int = Field(description="stored daily observations")
+    stations: int
     last_load: LastLoad | None
 
 
 @cache
 def schema_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-# The 503 body differs from the 200 example built from the fields' examples.
-_NOT_READY = {
-    "status": "unavailable",
-    "reasons": ["initial load incomplete: load 1 is running (60 of 167 files done)"],
-    "schema_revision": "0001",
-    "observations": 651872,
-    "stations": 60,
-    "last_load": {"id": 1, "status": "running", "finished_at": None, "message": None},
-}
 
 
 @router.get(
@@ -82,7 +73,7 @@ async def check_liveness() -> Liveness:
         503: {
             "model": Readiness,
             "description": "not ready, with the reasons",
-            "content": {"application/json": {"example": _NOT_READY}},
+            "content": {"application/json": {"examples": examples.named(examples.LOADING)}},
         },
     },
 )

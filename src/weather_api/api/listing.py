@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from weather_api.api.caching import Validators, wants_csv
 from weather_api.api.dependencies import get_database
+from weather_api.api.examples import Example, named
 from weather_api.api.exports import csv_response
 from weather_api.api.pagination import page_envelope, page_request, reject_repeated
 from weather_api.api.schemas import PageQuery, Problem
@@ -69,12 +70,18 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def list_responses(csv_example: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses shared by the list endpoints."""
+def list_responses(
+    json_examples: Sequence[Example], csv_examples: Sequence[Example]
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses shared by the list endpoints; the examples are real answers, each
+    named by its request (see ``examples``)."""
     return {
         200: {
             "description": "A page of items, or with format=csv the whole result as CSV.",
-            "content": {"text/csv": {"schema": {"type": "string"}, "example": csv_example}},
+            "content": {
+                "application/json": {"examples": named(*json_examples)},
+                "text/csv": {"schema": {"type": "string"}, "examples": named(*csv_examples)},
+            },
         },
         304: {"description": "Not modified: the If-None-Match ETag is current."},
         422: {"model": Problem, "description": "Invalid parameters, each named in `errors`."},

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from weather_api.api import examples
 from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.listing import list_responses, respond
@@ -26,7 +27,7 @@ def _nest(row: dict[str, Any]) -> dict[str, Any]:
     "",
     summary="US corn grain yield",
     response_model=Page[YieldItem],
-    responses=list_responses("year,corn_grain_yield_kt\n1985,225447\n"),
+    responses=list_responses([examples.YIELD_PAGE], [examples.YIELD_CSV]),
 )
 async def list_yield(
     request: Request,
