@@ -16,9 +16,9 @@ same rules without touching this file:
   are left out of the comparison.
 - Each parameter's examples are valid: alone (path parameters filled with their own
   examples), each gives a 200 with something in it.
-- In the README, a ```console block whose first line is ``$ curl -s 'localhost:8000…'``
-  shows that request's answer in the rest of the block: JSON, compared as JSON, or text
-  (CSV) compared exactly.
+- In the README and docs/*.md, a ```console block whose first line is
+  ``$ curl -s 'localhost:8000…'`` shows that request's answer in the rest of the block:
+  JSON, compared as JSON, or text (CSV) compared exactly.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ pytestmark = [
 ]
 
 Json = dict[str, Any]
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # The host the examples' links name, as a server run with the defaults answers them.
 BASE_URL = "http://localhost:8000"
 TOKEN = "examples-admin-token-0c9e51d7a2"
@@ -260,21 +261,25 @@ async def test_parameter_examples_are_valid_and_find_something(
     assert not empty, "examples that find nothing:\n" + "\n".join(empty)
 
 
-async def test_readme_examples_are_real(client: AsyncClient) -> None:
-    blocks = CONSOLE_BLOCK.findall(README.read_text())
-    assert len(blocks) >= 2, "the README shows no console examples: the parse is broken"
+async def test_readme_and_docs_examples_are_real(client: AsyncClient) -> None:
+    blocks = [
+        (document.relative_to(ROOT), block)
+        for document in DOCUMENTS
+        for block in CONSOLE_BLOCK.findall(document.read_text())
+    ]
+    assert len(blocks) >= 2, "no console examples found: the parse is broken"
     wrong = []
-    for block in blocks:
+    for document, block in blocks:
         command, _, shown = block.partition("\n")
         request = CURL.fullmatch(command)
-        assert request, f"README console block not of the form $ curl -s '...': {command}"
+        assert request, f"{document}: console block not of the form $ curl -s '...': {command}"
         target = request[1].removeprefix("localhost:8000")
         response = await client.get(target)
-        assert response.status_code == 200, f"README {target}: {response.text}"
+        assert response.status_code == 200, f"{document} {target}: {response.text}"
         if shown.lstrip().startswith(("{", "[")):
             same = response.json() == json.loads(shown)
         else:
             same = response.text == shown
         if not same:
-            wrong.append(f"README {target}, the answer is:\n{response.text}")
+            wrong.append(f"{document} {target}, the answer is:\n{response.text}")
     assert not wrong, "\n\n".join(wrong)
