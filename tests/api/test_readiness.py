@@ -1,6 +1,7 @@
 """/health/ready during the first load of an empty database, served by a real `weather-api
 serve` that autoloads a generated source: never ready on partial data, and a first load cut
-short by SIGTERM is resumed by the next start, ready only once it completes."""
+short by SIGTERM is resumed by the next start, ready only once it completes. And what
+completes a database: a load through all its sources, rejected files or not."""
 
 from __future__ import annotations
 
@@ -10,9 +11,29 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
+from tests.conftest import settings_for
 from tests.live_server import LiveServer, live_server
-from tests.loads_support import BIG_STATIONS, WAIT_S, scalar
+from tests.loads_support import (
+    BIG_STATIONS,
+    WAIT_S,
+    load_ok,
+    post_load,
+    scalar,
+    serve,
+    wait_for,
+)
+from weather_api.db.engine import create_engine
+
+
+async def _execute(url: str, sql: str) -> None:
+    engine = create_engine(url, settings_for(url), pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
 
 
 def _autoload(db_url: str, workdir: Path, source: Path) -> Any:
@@ -86,3 +107,37 @@ async def test_a_first_load_cut_short_is_resumed_by_the_next_start(
     # The second start resumed: what the first stored was skipped by checksum.
     resumed = "SELECT files_skipped FROM load_runs WHERE id = 2 AND status = 'succeeded'"
     assert await scalar(db_url, resumed) == stored // lines
+
+
+async def test_a_first_load_that_rejects_a_file_is_ready_and_says_so(
+    db_url: str, root: Path
+) -> None:
+    (root / "sample" / "wx_data" / "USC00110338.txt").write_text("19850101\t 12\toops\t 0\n")
+    async with serve(db_url, data_root=root) as client:
+        job = await wait_for(client, (await post_load(client, json={"source": "sample"}))["id"])
+        assert job["status"] == "failed", job
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["reasons"] == [
+            f"ready, but load {job['id']} failed: 1 file(s) rejected"
+        ]
+        # A later load into the complete database leaves it ready.
+        later = await post_load(client, json={"source": "sample"})
+        assert (await client.get("/health/ready")).status_code == 200
+        assert (await wait_for(client, later["id"]))["status"] == "failed"
+
+
+async def test_a_load_that_fails_as_a_whole_completes_nothing(db_url: str, root: Path) -> None:
+    async with serve(db_url, data_root=root) as client:
+        await load_ok(client, json={"source": "sample/wx_data/USC00110072.txt"})
+        await _execute(db_url, "UPDATE data_version SET complete = false")  # as if cut short
+        (root / "empty.zip").write_bytes(b"not a zip")
+        job = await wait_for(client, (await post_load(client, json={"source": "empty.zip"}))["id"])
+        assert job["status"] == "failed", job
+        assert job["message"], job
+        ready = await client.get("/health/ready")
+    assert ready.status_code == 503, ready.text
+    assert ready.json()["reasons"][0].startswith(
+        f"initial load incomplete (load {job['id']} failed: "
+    ), ready.json()
+    assert await scalar(db_url, "SELECT complete FROM data_version") is False
