@@ -91,7 +91,7 @@ async def _load(sources: list[str], settings: Settings, show_progress: bool) -> 
     from weather_api.ingest.sources import SourceLimits
 
     engine = create_load_engine(_primary_url(settings), settings)
-    limits = SourceLimits(settings.max_download_bytes, settings.max_extracted_bytes)
+    limits = SourceLimits.from_settings(settings, restricted=False)
     try:
         if not show_progress:
             return await Loader(engine, limits).run(sources, trigger="cli")

@@ -15,7 +15,7 @@ from httpx import AsyncClient
 
 from tests.loads_support import AUTH, load_ok, post_load, scalar_jobs, serve, wait_for
 from tests.sample import STATIONS, pack_archive, write_sample
-from weather_api.ingest.sources import CHUNK, SourceError, extract
+from weather_api.ingest.sources import CHUNK, Budget, SourceError, extract
 
 # --- hostile sources --------------------------------------------------------------------------
 
@@ -193,7 +193,7 @@ async def test_zip_bomb_is_stopped_at_the_cap(db_url: str, root: Path, tmp_path:
     dest = tmp_path / "out"
     dest.mkdir()
     with pytest.raises(SourceError, match="uncompressed size exceeds the limit"):
-        extract(bomb, dest, cap, "bomb.zip")
+        extract(bomb, dest, Budget(cap), "bomb.zip")
     written = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
     assert written <= cap + CHUNK
     # Through the API, the job fails with the same reason.
@@ -213,5 +213,5 @@ def test_archive_of_countless_empty_files_is_stopped(tmp_path: Path) -> None:
     dest = tmp_path / "out"
     dest.mkdir()
     with pytest.raises(SourceError, match="uncompressed size exceeds the limit"):
-        extract(archive, dest, cap, "many.zip")
+        extract(archive, dest, Budget(cap), "many.zip")
     assert len(list(dest.rglob("*.txt"))) <= cap // 4096 + 1

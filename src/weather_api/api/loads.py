@@ -40,7 +40,16 @@ from weather_api.db.models import LoadRun
 from weather_api.db.queries import LoadRepository
 from weather_api.ingest.jobs import LoadJobs, Staged
 from weather_api.ingest.loader import LoadInProgressError
-from weather_api.ingest.sources import SourceError, SourceLimits, check_url, inside, redacted
+from weather_api.ingest.sources import (
+    SourceError,
+    SourceLimits,
+    bounded,
+    check_url,
+    inside,
+    is_url,
+    redacted,
+    shown,
+)
 from weather_api.settings import Settings
 
 _JSON_LIMIT = 64 * 1024
@@ -87,29 +96,29 @@ def _exists(source: str, root: Path) -> None:
     try:
         found = path.exists()
     except OSError as exc:  # a name too long for the file system, say: the client's mistake
-        raise SourceError(f"{source}: not a usable path ({exc.strerror})") from None
+        raise SourceError(f"{shown(source)}: not a usable path ({exc.strerror})") from None
     if not found:
-        raise SourceError(f"{source}: no such file or directory in the data root {root}")
+        raise SourceError(f"{shown(source)}: no such file or directory in the data root {root}")
 
 
 async def _stage_source(source: str, settings: Settings, limits: SourceLimits) -> Staged:
     """A path inside the data root or an allowed URL, checked now so that a bad one is a 400
     rather than a failed job. The loader checks again when it reads."""
-    if "://" in source:
+    if is_url(source):
         await check_url(source, limits)
         return Staged([source], redacted(source), limits)
     root = settings.data_root.resolve()
     await asyncio.to_thread(_exists, source, root)
-    return Staged([source], source, replace(limits, root=root))
+    return Staged([source], shown(source), replace(limits, root=root))
 
 
 def _upload_name(filename: str | None, taken: set[str]) -> str:
     # Only the last component: a client's directories mean nothing here.
     name = PurePosixPath((filename or "").replace("\\", "/")).name
     if name in ("", ".", "..") or "\x00" in name:
-        raise ApiError(400, f"upload {filename!r} has no usable file name")
+        raise ApiError(400, f"upload '{shown(filename or '')}' has no usable file name")
     if name in taken:
-        raise ApiError(400, f"two uploads are named {name!r}")
+        raise ApiError(400, f"two uploads are named '{shown(name)}'")
     taken.add(name)
     return name
 
@@ -135,7 +144,7 @@ async def _stage_uploads(request: Request, settings: Settings, limits: SourceLim
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
-    label = "upload: " + ", ".join(names)
+    label = bounded("upload: " + ", ".join(map(shown, names)))
     # Upload names are relative to their directory, which is also their root.
     return Staged(names, label, replace(limits, root=directory), directory)
 

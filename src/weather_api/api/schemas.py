@@ -376,11 +376,21 @@ class LoadJob(BaseModel):
     inserted: int = Field(description="New observations stored.")
     updated: int = Field(description="Stored observations that changed.")
     unchanged: int = Field(description="Records already stored as they are.")
-    errors: list[FileError] = Field(description="Rejected files, each with its first bad line.")
+    errors: list[FileError] = Field(
+        description="Rejected files, each with its first bad line: the first 100; "
+        "`errors_omitted` counts the rest."
+    )
     message: str | None = Field(
         description="Why the load failed as a whole (say, a download or an archive was "
         "refused), if it did.",
     )
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Rejected files not listed in `errors`."
+    )
+    @property
+    def errors_omitted(self) -> int:
+        return self.files_failed - len(self.errors)
 
     @computed_field(  # type: ignore[prop-decorator]
         description="Seconds from start to finish; null until the load ends."

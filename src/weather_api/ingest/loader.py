@@ -34,7 +34,16 @@ from weather_api.db.models import (
 )
 from weather_api.db.stats import refresh_yearly_stats
 from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare
-from weather_api.ingest.sources import DataFile, SourceError, SourceLimits, redacted, resolve
+from weather_api.ingest.sources import (
+    MAX_NAME_CHARS,
+    DataFile,
+    SourceError,
+    SourceLimits,
+    bounded,
+    printable,
+    redacted,
+    resolve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,9 @@ LOAD_LOCK_KEY = 0x57454154  # "WEAT"
 # the COPY of the rows, and a batch pays for them once.
 _LOOKAHEAD = 32
 _BATCH_RECORDS = 200_000
+# A run keeps this many file errors; files_failed counts them all. Its errors column is
+# rewritten with every batch, so it must not grow with the number of files.
+MAX_ERRORS = 100
 Parsed = Prepared | Unchanged | DataFileError
 
 
@@ -77,11 +89,19 @@ class LoadSummary:
 
     def fail(self, file: str, line: int | None, message: str) -> None:
         self.files_failed += 1
-        self.errors.append({"file": file, "line": line, "message": message})
+        file, message = bounded(printable(file), MAX_NAME_CHARS), bounded(printable(message))
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append({"file": file, "line": line, "message": message})
         log.error("rejected %s%s: %s", file, f" line {line}" if line else "", message)
+
+    @property
+    def errors_omitted(self) -> int:
+        """Failed files beyond the MAX_ERRORS whose errors are kept."""
+        return self.files_failed - len(self.errors)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["errors_omitted"] = self.errors_omitted
         for key in ("started_at", "finished_at"):
             data[key] = data[key].isoformat() if data[key] else None
         return data
@@ -304,6 +324,7 @@ class Loader:
     async def claim(self, *, source: str, trigger: str) -> LoadClaim:
         """Take the load lock and record a queued run, so that a caller can answer "started"
         or "busy" before loading. Raises LoadInProgressError; the claim must go to ``load``."""
+        source = bounded(printable(source))
         conn = await self.engine.connect()
         try:
             if await conn.scalar(select(func.pg_try_advisory_lock(LOAD_LOCK_KEY))):
@@ -338,8 +359,8 @@ class Loader:
                 log.info("load %d started at %s: %s", run_id, summary.started_at, claim.source)
                 await self._load(conn, sources, summary, progress)
             except (SourceError, OSError) as exc:
-                summary.message = str(exc)
-                log.error("load %d failed: %s", run_id, exc)
+                summary.message = bounded(printable(str(exc)))
+                log.error("load %d failed: %s", run_id, summary.message)
             except asyncio.CancelledError:
                 # Shutdown: files committed so far stay, the one in flight rolls back.
                 await asyncio.shield(self._finish(conn, summary, JobStatus.INTERRUPTED))
@@ -405,6 +426,11 @@ class Loader:
             async with resolve(sources, self.limits) as found:
                 for name in found.ignored:
                     log.info("ignored %s: not a station or yield file", name)
+                if not found.files:
+                    raise SourceError(
+                        f"nothing to load: no station or yield file in {summary.source} "
+                        f"({len(found.ignored)} other file(s) ignored)"
+                    )
                 summary.files_total = len(found.files)
                 await self._save(conn, summary)
                 rows = await conn.execute(select(SourceFile.key, SourceFile.sha256))

@@ -8,13 +8,18 @@ naming the file and the line, and nothing of that file reaches the database.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
+import io
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 MISSING = -9999
 STATION_ID_RE = re.compile(r"[A-Z]{2}[A-Z0-9]{9}")
+YIELD_FILE = "US_corn_grain_yield.txt"
 # Values are tenths of a unit; four digits keep them inside smallint and cover -9999 (missing).
 _TENTHS = (rb" *-?\d{1,4}", "an integer in tenths of at most 4 digits, -9999 for missing")
 _FIELDS: dict[str, dict[str, tuple[bytes, str]]] = {
@@ -71,12 +76,36 @@ def station_id_for(name: str) -> str:
     return stem
 
 
+def open_regular(path: Path) -> io.BufferedReader:
+    """Open a regular file for reading. A symlink (say, swapped in after the source was
+    scanned) is not followed, and a FIFO or a device does not block: both are refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(
+                errno.ELOOP, "a symbolic link, which is not followed", str(path)
+            ) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def prepare(path: Path, name: str, kind: str, known: dict[str, str]) -> Prepared | Unchanged:
     """Read, checksum and validate one file; ``kind`` is ``station`` or ``yield``.
 
     ``known`` maps file keys to the checksum of their last successful load: a file that
     still has it is reported unchanged without being parsed."""
-    raw = path.read_bytes()
+    try:
+        with open_regular(path) as stream:
+            raw = stream.read()
+    except OSError as exc:
+        raise DataFileError(name, None, f"cannot read: {exc.strerror}") from None
     sha256 = hashlib.sha256(raw).hexdigest()
     key = station_id_for(name) if kind == "station" else "yield"
     if sha256 == known.get(key):
