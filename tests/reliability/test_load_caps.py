@@ -375,14 +375,15 @@ async def test_the_download_connects_to_the_address_that_was_checked(
     pack_archive(write_sample(tmp_path / "sample"), www / "data.tar.gz")
     port = base.rsplit(":", 1)[1]
     # A rebinding resolver: the first answer is the server, later ones an address where
-    # nothing listens.
+    # nothing listens. (httpx asks with the name as IDNA bytes.)
     real = socket.getaddrinfo
     lookups: list[str] = []
 
     def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host != "rebind.test":
+        name = host.decode() if isinstance(host, bytes) else host
+        if name != "rebind.test":
             return real(host, *args, **kwargs)
-        lookups.append(host)
+        lookups.append(name)
         return real("127.0.0.1" if len(lookups) == 1 else "127.0.0.2", *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
