@@ -20,6 +20,7 @@ from weather_api.api import examples
 from weather_api.api.errors import ApiError
 from weather_api.db.models import JobStatus, State
 from weather_api.ingest.parsing import STATION_ID_RE
+from weather_api.settings import DEFAULT_DATA_SOURCE
 
 Format = Literal["json", "csv"]
 
@@ -339,7 +340,7 @@ class LoadRequest(BaseModel):
         "URL of a file or archive on a host in WEATHER_ALLOWED_SOURCE_HOSTS.",
         examples=[
             "wx_data",
-            "https://github.com/corteva/code-challenge-template/archive/refs/heads/main.tar.gz",
+            DEFAULT_DATA_SOURCE,
         ],
     )
 
