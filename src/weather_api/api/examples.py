@@ -150,6 +150,7 @@ LOAD_JOB = model_example(
         "unchanged": 0,
         "errors": [],
         "message": None,
+        "errors_omitted": 0,
         "duration_s": 11.095,
     },
     LOAD_VOLATILE,
@@ -348,6 +349,7 @@ LOADS_PAGE = Example(
                 "unchanged": 0,
                 "errors": [],
                 "message": None,
+                "errors_omitted": 0,
                 "duration_s": 11.095,
             }
         ],
