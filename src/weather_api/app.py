@@ -15,7 +15,13 @@ from fastapi_offline import FastAPIOffline
 from weather_api.api import health, loads, metrics, stations, weather, yields
 from weather_api.api.errors import install_error_handlers
 from weather_api.api.middleware import RequestContext
-from weather_api.db.engine import Database, create_engine, create_load_engine, database_url
+from weather_api.db.engine import (
+    Database,
+    create_engine,
+    create_export_engine,
+    create_load_engine,
+    database_url,
+)
 from weather_api.ingest.jobs import LoadJobs, autoload, recover_interrupted
 from weather_api.ingest.sources import SourceLimits
 from weather_api.logs import configure_logging
@@ -39,7 +45,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(url, settings)
     read_url = settings.database_read_url
     read_engine = create_engine(read_url.get_secret_value(), settings) if read_url else engine
-    database = app.state.database = Database(engine, read_engine)
+    export_engine = create_export_engine(read_url.get_secret_value() if read_url else url, settings)
+    database = app.state.database = Database(engine, read_engine, export_engine)
     load_engine = create_load_engine(url, settings)
     load_jobs = app.state.load_jobs = LoadJobs(
         load_engine, SourceLimits.from_settings(settings, restricted=True)
@@ -86,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
+    app.state.export_slots = asyncio.Semaphore(settings.max_concurrent_exports)
     install_error_handlers(app)
     # Level 5, not Starlette's 9: a seventh of the CPU for a page, 5% more bytes.
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)

@@ -57,6 +57,25 @@ class Settings(BaseSettings):
     export_timeout_ms: int = Field(
         default=300_000, description="Bounds a CSV export, which runs as long as the client reads."
     )
+    max_concurrent_exports: int = Field(
+        default=4,
+        ge=1,
+        description="CSV exports at once per process, on a pool of their own; past it a 503.",
+    )
+    send_timeout_s: float = Field(
+        default=30,
+        gt=0,
+        description="A client that reads nothing of a response for this long is dropped.",
+    )
+    header_timeout_s: float = Field(
+        default=10, gt=0, description="Time a client gets to send a request line and headers."
+    )
+    body_timeout_s: float = Field(
+        default=300, gt=0, description="Time a client gets to send a body, from its headers' end."
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Open client connections per process; past it a 503."
+    )
     pool_size: int = 10
     workers: int = 1
     metrics_enabled: bool = True
