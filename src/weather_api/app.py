@@ -8,11 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
 
 from weather_api.api import health, loads, metrics, stations, weather, yields
+from weather_api.api.dependencies import reject_unknown_params
 from weather_api.api.errors import install_error_handlers
 from weather_api.api.middleware import RequestContext
 from weather_api.db.engine import (
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Operation ids are the route functions' names (list_weather, get_station...), so
         # generated clients read naturally.
         generate_unique_id_function=lambda route: route.name,
+        dependencies=[Depends(reject_unknown_params)],
     )
     app.state.settings = settings
     app.state.export_slots = asyncio.Semaphore(settings.max_concurrent_exports)

@@ -43,6 +43,7 @@ from weather_api.ingest.sources import SourceError, SourceLimits, check_url, ins
 from weather_api.settings import Settings
 
 _JSON_LIMIT = 64 * 1024
+_NAME_MAX = 255  # bytes in a file name on Linux's file systems
 _CHUNK = 1 << 20
 
 
@@ -107,6 +108,10 @@ def _upload_name(filename: str | None, taken: set[str]) -> str:
     name = PurePosixPath((filename or "").replace("\\", "/")).name
     if name in ("", ".", "..") or "\x00" in name:
         raise ApiError(400, f"upload {filename!r} has no usable file name")
+    if len(name.encode()) > _NAME_MAX:
+        raise ApiError(
+            400, f"upload name {name[:40]!r}... is {len(name.encode())} bytes; at most {_NAME_MAX}"
+        )
     if name in taken:
         raise ApiError(400, f"two uploads are named {name!r}")
     taken.add(name)
