@@ -121,6 +121,8 @@ def _allowed_methods(request: Request) -> str:
         for method in _METHODS
         if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
     ]
+    if "GET" in allowed and "HEAD" not in allowed:  # served by middleware.Head
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
     return ", ".join(allowed)
 
 
