@@ -16,6 +16,7 @@ from weather_api.api import health, loads, metrics, stations, weather, yields
 from weather_api.api.dependencies import reject_unknown_params
 from weather_api.api.errors import install_error_handlers
 from weather_api.api.middleware import Head, RequestContext
+from weather_api.api.security import FailedAttempts
 from weather_api.db.engine import (
     Database,
     create_engine,
@@ -96,6 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.export_slots = asyncio.Semaphore(settings.max_concurrent_exports)
+    app.state.failed_auth = FailedAttempts(
+        settings.admin_max_failures, settings.admin_failure_window_s
+    )
     install_error_handlers(app)
     # Level 5, not Starlette's 9: a seventh of the CPU for a page, 5% more bytes.
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)

@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_DATA_SOURCE = (
     "https://github.com/corteva/code-challenge-template/archive/refs/heads/main.tar.gz"
 )
+# Production admin tokens: 32 characters of token_urlsafe are 192 bits, beyond guessing even
+# at the rate limit's pace.
+MIN_TOKEN = 32
 
 
 class Environment(StrEnum):
@@ -43,6 +46,12 @@ class Settings(BaseSettings):
     )
     autoload: bool = Field(default=True, description="serve loads data_source into an empty db.")
     admin_token: SecretStr | None = None
+    admin_max_failures: int = Field(
+        default=10, ge=1, description="Wrong bearer tokens per client address and window."
+    )
+    admin_failure_window_s: float = Field(
+        default=60, gt=0, description="Past admin_max_failures in it, that address gets 429s."
+    )
     allowed_source_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["github.com", "codeload.github.com"]
     )
@@ -98,6 +107,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "WEATHER_DATABASE_URL must be set when WEATHER_ENVIRONMENT=production "
                 "(the embedded PostgreSQL is for development and tests only)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _production_needs_a_strong_token(self) -> Self:
+        token = self.admin_token.get_secret_value() if self.admin_token else ""
+        if self.environment is Environment.production and token and len(token) < MIN_TOKEN:
+            raise ValueError(
+                f"WEATHER_ADMIN_TOKEN must be at least {MIN_TOKEN} characters when "
+                f"WEATHER_ENVIRONMENT=production (it has {len(token)}); make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return self
 

@@ -31,7 +31,7 @@ from tests.reliability.support import (
 )
 
 SLACK_S = 3.0  # on top of a timeout, for a loaded CI machine
-ADMIN_TOKEN = "reliability-admin-token"
+ADMIN_TOKEN = "reliability-admin-token-7c1e5b9a2d4f"  # 32+: production
 TABLES = (
     "observations",
     "yearly_stats",
