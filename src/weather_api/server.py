@@ -6,6 +6,7 @@ sockets, file descriptors and database connections. Here each has a deadline:
 
 - headers: ``WEATHER_HEADER_TIMEOUT_S`` from the connection (or the request's first byte on
   a kept-alive one) to the end of the headers; past it a 408 and the connection closes;
+  and at most 64 KiB of request line and headers (httptools takes any size), past it a 431;
 - body: ``WEATHER_BODY_TIMEOUT_S`` from the end of the headers to the end of the body;
 - sending: ``WEATHER_SEND_TIMEOUT_S`` while the client reads nothing of a response (the
   transport's buffer stays full), which ends a stalled CSV export and frees its database
@@ -25,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from weather_api.settings import get_settings
 
 log = logging.getLogger(__name__)
+MAX_HEAD_BYTES = 64 * 1024
 
 
 def _canned(status: str, text: str, *headers: str) -> bytes:
@@ -36,6 +38,7 @@ def _canned(status: str, text: str, *headers: str) -> bytes:
 
 
 _408 = _canned("408 Request Timeout", "request headers not sent in time")
+_431 = _canned("431 Request Header Fields Too Large", "request line and headers over 64 KiB")
 _503 = _canned("503 Service Unavailable", "too many open connections", "retry-after: 5")
 
 
@@ -49,6 +52,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self.max_connections = settings.max_connections
         self._deadline: asyncio.TimerHandle | None = None  # headers, then body
         self._stalled: asyncio.TimerHandle | None = None  # sending
+        self._head_bytes: int | None = 0  # received of this request's head; None past it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -66,17 +70,30 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._stalled = None
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        if self._head_bytes is not None:
+            # Over-counts the body bytes that share a packet with the head's end: harmless.
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                log.info("closed a connection from %s: request head too large", _peer(self))
+                self.transport.write(_431)
+                self.transport.close()
+                return
+        super().data_received(data)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._deadline is None:  # a kept-alive connection's next request
             self._arm_deadline(self.header_timeout_s, "headers", _408)
 
     def on_headers_complete(self) -> None:
+        self._head_bytes = None
         self._cancel_deadline()
         super().on_headers_complete()
         self._arm_deadline(self.body_timeout_s, "the request body", b"")
 
     def on_message_complete(self) -> None:
+        self._head_bytes = 0  # the next request's head starts here
         self._cancel_deadline()
         super().on_message_complete()
 

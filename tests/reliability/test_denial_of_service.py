@@ -3,7 +3,8 @@
 - clients that start CSV exports and never read take neither the connections pages and
   readiness need nor, after the send timeout, any connection at all; past the export limit
   they are told 503 at once;
-- connections that never finish their headers (slowloris) are closed at the header timeout,
+- connections that never finish their headers (slowloris) are closed at the header timeout
+  (and past 64 KiB of headers),
   a body that trickles at the body timeout, and past the connection cap a new connection is
   answered 503 and closed, while /health keeps answering."""
 
@@ -158,7 +159,13 @@ async def test_connections_that_never_finish_their_headers_are_closed(
         closed_s = time.monotonic() - opened
         for _, writer in connections:
             writer.close()
+        # Headers that never end within the time are cut at their size too.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /health HTTP/1.1\r\nX-Large: " + b"x" * 100_000)
+        oversized = await _read_until_closed(reader, 1)
+        writer.close()
     assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers), set(answers)
+    assert oversized.startswith(b"HTTP/1.1 431 "), oversized
     record(
         "slowloris headers",
         connections=count,
