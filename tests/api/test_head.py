@@ -34,6 +34,12 @@ async def test_head_answers_as_get_without_a_body(client: AsyncClient, path: str
     assert {k: v for k, v in head.headers.items() if k not in PER_RESPONSE} == expected
 
 
+async def test_head_is_counted_under_its_route(client: AsyncClient) -> None:
+    await client.head("/api/stations/USC00110072")
+    metrics = (await client.get("/metrics")).text
+    assert 'method="HEAD",route="/api/stations/{station_id}",status="200"' in metrics
+
+
 async def test_head_of_an_export_sends_its_headers_only(client: AsyncClient) -> None:
     head = await client.head("/api/weather", params={"format": "csv"})
     assert head.status_code == 200

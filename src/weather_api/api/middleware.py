@@ -99,7 +99,12 @@ class Head:
             incoming.cancel()
             return {"type": "http.disconnect"}
 
-        await self.app({**scope, "method": "GET"}, receive_until_done, headers_only)
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive_until_done, headers_only)
+        finally:
+            # The route the router chose, for the access log and metrics outside.
+            scope.update({k: as_get[k] for k in ("route", "endpoint") if k in as_get})
 
 
 class RequestContext:
