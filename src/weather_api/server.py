@@ -11,14 +11,18 @@ sockets, file descriptors and database connections. Here each has a deadline:
 - sending: ``WEATHER_SEND_TIMEOUT_S`` while the client reads nothing of a response (the
   transport's buffer stays full), which ends a stalled CSV export and frees its database
   connection;
-- connections: past ``WEATHER_MAX_CONNECTIONS`` open at once, a new one gets a 503 and is
-  closed at once.
+- connections: past ``WEATHER_MAX_CONNECTIONS`` open at once, the connection that has
+  waited longest for a request (slowloris, or idle between requests) is closed to make room;
+  only when every connection has a request in flight does a new one get a 503. So a flood
+  of slow connections cannot lock real clients out for as long as it lasts: each newcomer
+  pushes out the oldest of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -53,15 +57,35 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None  # headers, then body
         self._stalled: asyncio.TimerHandle | None = None  # sending
         self._head_bytes: int | None = 0  # received of this request's head; None past it
+        self._waiting_since = time.monotonic()  # for a request, since connected or answered
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
-        if len(self.connections) > self.max_connections or len(self.tasks) >= self.max_connections:
-            log.warning("refused a connection: %d open", len(self.connections) - 1)
+        others = [c for c in self.connections if c is not self and not c.transport.is_closing()]
+        full = len(others) >= self.max_connections or len(self.tasks) >= self.max_connections
+        if full and not self._make_room(others):
+            log.warning("refused a connection: %d open, each with a request", len(others))
             self.transport.write(_503)
             self.transport.close()
             return
         self._arm_deadline(self.header_timeout_s, "headers", _408)
+
+    def _make_room(self, others: list[Any]) -> bool:
+        """Close the connection that has waited longest for a request, if any does."""
+        waiting = [c for c in others if isinstance(c, BoundedHttpProtocol) and c._idle]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda c: c._waiting_since)
+        log.info("closed a connection from %s to make room: it sent no request", _peer(oldest))
+        oldest._cancel_deadline()
+        oldest.transport.write(_408)
+        oldest.transport.close()
+        return True
+
+    @property
+    def _idle(self) -> bool:
+        """Between requests, or in the headers of one: nothing of it is being served."""
+        return self._head_bytes is not None and (self.cycle is None or self.cycle.response_complete)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
@@ -96,6 +120,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0  # the next request's head starts here
         self._cancel_deadline()
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        self._waiting_since = time.monotonic()
+        super().on_response_complete()
 
     def pause_writing(self) -> None:
         super().pause_writing()

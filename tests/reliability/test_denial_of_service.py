@@ -5,8 +5,9 @@
   they are told 503 at once;
 - connections that never finish their headers (slowloris) are closed at the header timeout
   (and past 64 KiB of headers),
-  a body that trickles at the body timeout, and past the connection cap a new connection is
-  answered 503 and closed, while /health keeps answering."""
+  a body that trickles at the body timeout, and past the connection cap the connection that
+  has waited longest for a request makes room (a new one is refused with a 503 only when
+  every connection has a request in flight), while /health keeps answering."""
 
 from __future__ import annotations
 
@@ -210,23 +211,44 @@ async def test_a_trickling_body_is_cut_at_the_body_timeout(
     record("trickling body", body_timeout_s=body_timeout_s, closed_after_s=round(closed_s, 1))
 
 
-async def test_connections_past_the_cap_are_refused_at_once(
+async def test_past_the_cap_the_longest_waiting_connection_makes_room(
     sample_copy_url: str, tmp_path: Path
 ) -> None:
     cap = 20
     async with serve(sample_copy_url, tmp_path, max_connections=str(cap)) as server:
         port = int(server.base_url.rsplit(":", 1)[1])
-        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(cap)]
+        # As many connections as the cap, that send part of a request and wait.
+        slow = [await asyncio.open_connection("127.0.0.1", port) for _ in range(cap)]
+        for _, writer in slow:
+            writer.write(b"GET /health HTTP/1.1\r\nX-Slow: ")
+        await asyncio.sleep(0.2)
         try:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=2) as client:
+                for _ in range(3):
+                    assert (await client.get("/health")).status_code == 200
+            # The client pushed out the oldest slow connection, with a 408, and only it.
+            assert (await _read_until_closed(slow[0][0], 2)).startswith(b"HTTP/1.1 408 ")
+            with pytest.raises(TimeoutError):
+                await _read_until_closed(slow[1][0], 0.3)
+        finally:
+            for _, writer in slow:
+                writer.close()
+
+        # Connections whose requests are all in flight (bodies still to come) are kept: a
+        # newcomer is refused instead.
+        busy = [await asyncio.open_connection("127.0.0.1", port) for _ in range(cap)]
+        try:
+            for _, writer in busy:
+                writer.write(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+            await asyncio.sleep(0.2)
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             answer = await _read_until_closed(reader, 2)
             writer.close()
             assert answer.startswith(b"HTTP/1.1 503 "), answer
             assert b"retry-after: 5" in answer.lower(), answer
         finally:
-            for _, held_writer in held:
-                held_writer.close()
-        # Once they are gone, clients are served again.
+            for _, writer in busy:
+                writer.close()
+        await asyncio.sleep(0.2)
         async with httpx.AsyncClient(base_url=server.base_url, timeout=2) as client:
-            await asyncio.sleep(0.2)
             assert (await client.get("/health")).status_code == 200
