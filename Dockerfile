@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Build:  docker build -t weather-api .
+# Build:  docker build --platform linux/amd64 -t weather-api .   (ECS runs X86_64 tasks)
 # Run:    docker run -p 8000:8000 -e WEATHER_DATABASE_URL=postgresql://... weather-api
 
 # --- builder: resolve the locked dependencies into /app/.venv ---------------------------------
@@ -17,10 +17,11 @@ RUN pip install --no-cache-dir uv==0.13.9
 
 WORKDIR /app
 
-# Dependencies first: this layer is reused until pyproject.toml or uv.lock change.
+# Dependencies first: this layer is reused until pyproject.toml or uv.lock change. No dev and
+# no default groups: the embedded PostgreSQL (the `embedded` group) stays out of the image.
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --no-dev --no-default-groups --no-install-project
 
 # Then the project itself. It stays an editable install on purpose: the code finds
 # alembic.ini relative to src/, so src/, alembic/ and alembic.ini keep their layout in /app.
@@ -28,7 +29,7 @@ COPY README.md alembic.ini ./
 COPY alembic ./alembic
 COPY src ./src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev
+    uv sync --frozen --no-dev --no-default-groups
 
 # --- runtime: same Python base (the venv links to its interpreter), no build tools ------------
 FROM python:3.11-slim-bookworm AS runtime
@@ -43,12 +44,19 @@ WORKDIR /app
 # Code stays root-owned and read-only for the app user; only /data is writable.
 COPY --from=builder /app /app
 COPY --chmod=0755 docker/entrypoint.sh /app/docker/entrypoint.sh
+COPY --chmod=0644 docker/db_roles.py /app/docker/db_roles.py
+# The CA bundle of RDS (all regions), so tasks connect with sslmode=verify-full: asyncpg reads
+# it through PGSSLROOTCERT. Fetched over HTTPS from AWS at build time; rebuild when AWS
+# rotates its CAs.
+ADD --chmod=0644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
+    /app/certs/rds-global-bundle.pem
 
 # WEATHER_DATA_ROOT: POST /api/load may only read local files below /data (mount data there).
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     WEATHER_DATA_ROOT=/data \
+    PGSSLROOTCERT=/app/certs/rds-global-bundle.pem \
     WEATHER_PORT=8000
 
 USER 10001:10001
@@ -59,4 +67,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('WEATHER_PORT', '8000') + '/health', timeout=4)"]
 
+# `serve` runs uvicorn with proxy headers on; it trusts X-Forwarded-* only from
+# FORWARDED_ALLOW_IPS (uvicorn's default: 127.0.0.1). Behind a load balancer set it to the
+# balancer's range (service.yaml: the VPC's CIDR), so Link and Location URLs say https.
 ENTRYPOINT ["/app/docker/entrypoint.sh"]

@@ -3,10 +3,10 @@
 import asyncio
 
 from alembic import context
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, select
 from sqlalchemy.pool import NullPool
 
-from weather_api.db.engine import async_url, database_url
+from weather_api.db.engine import MIGRATION_LOCK_KEY, async_url, database_url
 from weather_api.db.models import Base
 from weather_api.settings import get_settings
 
@@ -17,7 +17,7 @@ def run_migrations(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
     with context.begin_transaction():
         # Containers starting together must not run the same migration twice.
-        connection.execute(text("SELECT pg_advisory_xact_lock(0x57454158)"))
+        connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
         context.run_migrations()
 
 

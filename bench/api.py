@@ -46,7 +46,8 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url
 
-from bench.common import embedded_server, write_section
+from bench.common import write_section
+from weather_api.db.engine import temporary_embedded
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -682,7 +683,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cells: list[Cell] = []
     with ExitStack() as stack:
-        server_url = args.database_url or stack.enter_context(embedded_server("bench-api-"))
+        server_url = args.database_url or stack.enter_context(temporary_embedded("bench-api-"))
         url = stack.enter_context(
             loaded_database(server_url, args.data, reuse=bool(args.database_url), keep=args.keep)
         )

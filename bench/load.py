@@ -41,8 +41,8 @@ import asyncpg
 import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url, text
 
-from bench.common import embedded_server, write_section
-from weather_api.db.engine import create_load_engine, migrate
+from bench.common import write_section
+from weather_api.db.engine import create_load_engine, migrate, temporary_embedded
 from weather_api.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -327,7 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         tsv = Path(tmp) / "observations.tsv"
         rows = write_tsv(station_files, tsv)
         server = (
-            nullcontext(args.database_url) if args.database_url else embedded_server("bench-load-")
+            nullcontext(args.database_url)
+            if args.database_url
+            else temporary_embedded("bench-load-")
         )
         with server as server_url:
             facts = machine(server_url, load_average)

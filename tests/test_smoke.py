@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.live_server import CLI, cli_env, free_port, live_server
 from weather_api.smoke import Smoke
@@ -38,6 +39,7 @@ with httpx.Client() as _client:
     CHECKS = [name for name, _ in Smoke(_client).checks()]
 
 
+@pytest.mark.slow  # a real server process and the whole smoke run
 def test_smoke_passes_against_a_working_deployment(api_db_url: str, tmp_path: Path) -> None:
     with live_server(api_db_url, tmp_path) as server:
         result = smoke(server.base_url)

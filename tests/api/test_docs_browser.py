@@ -20,7 +20,7 @@ from tests.conftest import program
 from tests.live_server import live_server
 from tests.sample import STATIONS, read_days
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM_ARGS = [
     "--headless",

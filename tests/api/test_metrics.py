@@ -168,6 +168,7 @@ async def test_metrics_can_be_turned_off(unmetered: AsyncClient, client: AsyncCl
         assert "/metrics" not in (await documented.get("/openapi.json")).json()["paths"]
 
 
+@pytest.mark.slow  # a real server with two worker processes
 def test_workers_share_their_metrics(api_db_url: str, tmp_path: Path) -> None:
     """Each scrape reaches one of two workers and still sees both workers' requests and
     pools: prometheus_client's multiprocess mode, set up by ``serve``."""

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from tests.conftest import settings_for
@@ -128,6 +129,7 @@ async def _wait_for_unlock(url: str) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow  # a real server process, killed or stopped
 async def test_killed_loader_leaves_whole_files_and_an_interrupted_job(
     db_url: str, big_root: tuple[Path, int], tmp_path: Path
 ) -> None:
@@ -175,6 +177,7 @@ async def test_killed_loader_leaves_whole_files_and_an_interrupted_job(
     assert len(await station_counts(db_url)) == BIG_STATIONS
 
 
+@pytest.mark.slow  # a real server process, killed or stopped
 async def test_sigterm_during_a_load_marks_the_job_and_exits(
     db_url: str, big_root: tuple[Path, int], tmp_path: Path
 ) -> None:

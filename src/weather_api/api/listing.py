@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -12,14 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from weather_api.api.caching import Validators, wants_csv
 from weather_api.api.dependencies import get_database
+from weather_api.api.examples import Example, named
 from weather_api.api.exports import csv_response
 from weather_api.api.pagination import page_envelope, page_request, reject_repeated
 from weather_api.api.schemas import PageQuery, Problem
-from weather_api.db.paging import PageRequest
-from weather_api.db.queries import AnySelect, Rows, last_key
+from weather_api.db.queries import ListRepository, last_key
 from weather_api.settings import Settings
-
-PageFn = Callable[[PageRequest], Awaitable[tuple[Rows, int]]]
 
 
 async def respond(
@@ -29,17 +27,16 @@ async def respond(
     query: PageQuery,
     cache: Validators,
     session: AsyncSession,
-    key: tuple[Sequence[str], Sequence[Callable[[Any], Any]]],
-    page: PageFn,
-    export: Callable[[], AnySelect],
+    repo: ListRepository,
     filename: str,
+    item: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Any:
-    """``key`` names the ordering columns and how to read them back from a cursor.
+    """A page of ``repo``'s rows filtered by ``query``, as JSON, or all of them as CSV.
 
     The page is rendered here, with orjson, rather than validated against the route's
     response model and dumped by FastAPI: its rows come from typed SQL columns, and
     building a model instance per item cost more than the query of a page. The model still
-    documents the response in the OpenAPI document."""
+    documents the response in the OpenAPI document. ``item`` reshapes a JSON item."""
     reject_repeated(request, query)
     if wants_csv(request):
         settings: Settings = request.app.state.settings
@@ -49,16 +46,18 @@ async def respond(
         database = get_database(request)
         return csv_response(
             database.export_engine or database.read_engine,
-            export(),
+            repo.select_items(query.filters),
             slots=request.app.state.export_slots,
             filename=filename,
             headers=cache.headers,
             timeout_ms=settings.export_timeout_ms,
         )
-    names, types = key
-    paging = page_request(query, types)
-    rows, total = await page(paging)
-    body = page_envelope(request, response, paging, rows, total, last_key(rows, names))
+    paging = page_request(query, repo.KEY_TYPES)
+    rows, total = await repo.page(query.filters, paging)
+    last = last_key(rows, repo.KEY)
+    if item is not None:
+        rows = [item(row) for row in rows]
+    body = page_envelope(request, response, paging, rows, total, last)
     rendered = Response(orjson.dumps(body, default=_json_default), media_type="application/json")
     # Headers set on the injected response (ETag, Link): FastAPI copies them only onto a
     # response it renders itself.
@@ -72,12 +71,18 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def list_responses(csv_example: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses shared by the list endpoints."""
+def list_responses(
+    json_examples: Sequence[Example], csv_examples: Sequence[Example]
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses shared by the list endpoints; the examples are real answers, each
+    named by its request (see ``examples``)."""
     return {
         200: {
             "description": "A page of items, or with format=csv the whole result as CSV.",
-            "content": {"text/csv": {"schema": {"type": "string"}, "example": csv_example}},
+            "content": {
+                "application/json": {"examples": named(*json_examples)},
+                "text/csv": {"schema": {"type": "string"}, "examples": named(*csv_examples)},
+            },
         },
         304: {"description": "Not modified: the If-None-Match ETag is current."},
         422: {"model": Problem, "description": "Invalid parameters, each named in `errors`."},

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
+from weather_api.api import examples
 from weather_api.api.dependencies import SettingsDep, get_database
 from weather_api.api.errors import ApiError
 from weather_api.api.pagination import page_envelope, page_request, reject_repeated
@@ -254,7 +255,10 @@ async def start_load(
     summary="Load jobs",
     response_model=Page[LoadJob],
     responses={
-        200: {"description": "A page of jobs, newest first."},
+        200: {
+            "description": "A page of jobs, newest first.",
+            "content": {"application/json": {"examples": examples.named(examples.LOADS_PAGE)}},
+        },
         422: {"model": Problem, "description": "Invalid paging parameters."},
     },
 )
@@ -283,7 +287,7 @@ async def list_loads(
     },
 )
 async def get_load(
-    job_id: Annotated[int, PathParam(ge=1, le=2**63 - 1, description="Job id.", examples=[42])],
+    job_id: Annotated[int, PathParam(ge=1, le=2**63 - 1, description="Job id.", examples=[1])],
     session: PrimarySessionDep,
 ) -> Any:
     """Status and progress, then the summary; rejected files with their line numbers."""

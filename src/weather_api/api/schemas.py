@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from weather_api.api import examples
 from weather_api.api.errors import ApiError
 from weather_api.db.models import JobStatus, State
 from weather_api.ingest.parsing import STATION_ID_RE
@@ -63,6 +64,15 @@ def _reject(pairs: list[tuple[str, str]]) -> ApiError:
     )
 
 
+def _cursor(example: str) -> Any:
+    return Field(
+        None,
+        max_length=200,
+        description="Opaque position from a `next` link; replaces `page` for fast deep paging.",
+        examples=[example],
+    )
+
+
 class PagingQuery(BaseModel):
     """Paging, shared by every list."""
 
@@ -72,16 +82,17 @@ class PagingQuery(BaseModel):
     page_size: int = Field(
         100, ge=1, le=1000, description="Items per page, 1 to 1000.", examples=[100]
     )
-    cursor: str | None = Field(
-        None,
-        max_length=200,
-        description="Opaque position from a `next` link; replaces `page` for fast deep paging.",
-        examples=["WzIsWyJVU0MwMDExMDA3MiIsIjE5ODUtMDQtMTEiXV0"],
-    )
+    # Each list has its own cursors: the example is one its `next` links carry.
+    cursor: str | None = _cursor("WzIsIFsyXV0")  # after job 2, with page_size=1
 
 
 class PageQuery(PagingQuery):
-    """Paging and output format, shared by the data lists."""
+    """Paging and output format, shared by the data lists; every other field of a list's
+    query is a filter, handed to its repository by name (``filters``)."""
+
+    # Fields that are not filters: paging, the format, and shortcuts such as ``date``
+    # that the validators turn into the filters they stand for.
+    _NOT_FILTERS: ClassVar[frozenset[str]] = frozenset({"page", "page_size", "cursor", "format"})
 
     format: Format | None = Field(
         None,
@@ -90,8 +101,18 @@ class PageQuery(PagingQuery):
         examples=["json"],
     )
 
+    @property
+    def filters(self) -> dict[str, Any]:
+        skip = self._NOT_FILTERS
+        return {name: getattr(self, name) for name in type(self).model_fields if name not in skip}
+
 
 class WeatherQuery(PageQuery):
+    # The cursor of the next link of GET /api/weather.
+    cursor: str | None = _cursor("WzIsIFsiVVNDMDAxMTAwNzIiLCAiMTk4NS0wNC0xMCJdXQ")
+
+    _NOT_FILTERS = PageQuery._NOT_FILTERS | {"date"}
+
     station_id: list[StationId] = Field(
         default_factory=list,
         max_length=200,
@@ -116,16 +137,17 @@ class WeatherQuery(PageQuery):
             raise _reject([(p, message) for p in ["date", *ranged]])
         if self.start_date and self.end_date and self.start_date > self.end_date:
             raise _reject([("start_date", "must not be after end_date")])
-        return self
-
-    @property
-    def bounds(self) -> tuple[dt.date | None, dt.date | None]:
         if self.date:
-            return self.date, self.date
-        return self.start_date, self.end_date
+            self.start_date = self.end_date = self.date
+        return self
 
 
 class StatsQuery(PageQuery):
+    # The cursor of the next link of GET /api/weather/stats.
+    cursor: str | None = _cursor("WzIsIFsiVVNDMDAxMTEyODAiLCAxOTk1XV0")
+
+    _NOT_FILTERS = PageQuery._NOT_FILTERS | {"year", "date"}
+
     station_id: list[StationId] = Field(
         default_factory=list,
         max_length=200,
@@ -148,14 +170,9 @@ class StatsQuery(PageQuery):
     @model_validator(mode="after")
     def _check_range(self) -> Self:
         _check_years(self.year, self.start_year, self.end_year, self.date)
+        if year := self.year or (self.date.year if self.date else None):
+            self.start_year = self.end_year = year
         return self
-
-    @property
-    def bounds(self) -> tuple[int | None, int | None]:
-        year = self.year or (self.date.year if self.date else None)
-        if year:
-            return year, year
-        return self.start_year, self.end_year
 
 
 def _check_years(
@@ -171,6 +188,8 @@ def _check_years(
 
 
 class StationsQuery(PageQuery):
+    # The cursor of the next link of GET /api/stations.
+    cursor: str | None = _cursor("WzIsIFsiVVNDMDAyNTA0MzUiXV0")
     state: list[State] = Field(
         default_factory=list,
         description="US state code; repeat for several.",
@@ -179,6 +198,11 @@ class StationsQuery(PageQuery):
 
 
 class YieldQuery(PageQuery):
+    # The cursor of the next link of GET /api/yield?page_size=10.
+    cursor: str | None = _cursor("WzIsIFsxOTk0XV0")
+
+    _NOT_FILTERS = PageQuery._NOT_FILTERS | {"year", "include"}
+
     year: int | None = Field(None, ge=1800, le=2200, description="One year.", examples=[1990])
     start_year: int | None = Field(
         None, ge=1800, le=2200, description="First year, inclusive.", examples=[1985]
@@ -195,100 +219,92 @@ class YieldQuery(PageQuery):
     @model_validator(mode="after")
     def _check_range(self) -> Self:
         _check_years(self.year, self.start_year, self.end_year)
-        return self
-
-    @property
-    def bounds(self) -> tuple[int | None, int | None]:
         if self.year:
-            return self.year, self.year
-        return self.start_year, self.end_year
-
-
-_LINK = "http://localhost:8000/api/weather?station_id=USC00110072"
+            self.start_year = self.end_year = self.year
+        return self
 
 
 class Links(BaseModel):
-    self: str = Field(description="This page.", examples=[_LINK])
-    first: str = Field(description="The first page.", examples=[f"{_LINK}&page=1"])
-    prev: str | None = Field(description="Null on the first page.", examples=[None])
+    self: str = Field(description="This page.")
+    first: str = Field(description="The first page.")
+    prev: str | None = Field(description="Null on the first page.")
     next: str | None = Field(
         description="Null on the last page; carries a keyset cursor.",
-        examples=[f"{_LINK}&cursor=WzIsWyJVU0MwMDExMDA3MiIsIjE5ODUtMDQtMTEiXV0"],
     )
-    last: str | None = Field(
-        description="Null when the result is empty.", examples=[f"{_LINK}&page=109"]
-    )
+    last: str | None = Field(description="Null when the result is empty.")
 
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    page: int = Field(examples=[1])
-    page_size: int = Field(examples=[100])
-    total: int = Field(description="Items matching the filters.", examples=[10865])
-    pages: int = Field(examples=[109])
+    page: int
+    page_size: int
+    total: int = Field(description="Items matching the filters.")
+    pages: int
     links: Links
 
 
 class WeatherItem(BaseModel):
-    station_id: str = Field(examples=["USC00110072"])
-    date: dt.date = Field(examples=["1985-01-01"])
-    max_temp_c: float | None = Field(description="Maximum temperature, °C.", examples=[-2.2])
-    min_temp_c: float | None = Field(description="Minimum temperature, °C.", examples=[-12.8])
-    precipitation_mm: float | None = Field(description="Precipitation, mm.", examples=[9.4])
+    model_config = ConfigDict(json_schema_extra=examples.WEATHER_ITEM)
+
+    station_id: str
+    date: dt.date
+    max_temp_c: float | None = Field(description="Maximum temperature, °C.")
+    min_temp_c: float | None = Field(description="Minimum temperature, °C.")
+    precipitation_mm: float | None = Field(description="Precipitation, mm.")
 
 
 class StatsItem(BaseModel):
-    station_id: str = Field(examples=["USC00110072"])
-    year: int = Field(examples=[1985])
+    model_config = ConfigDict(json_schema_extra=examples.STATS_ITEM)
+
+    station_id: str
+    year: int
     avg_max_temp_c: float | None = Field(
-        description="Mean of the daily maximum temperatures, °C, 2 decimals.", examples=[15.72]
+        description="Mean of the daily maximum temperatures, °C, 2 decimals."
     )
     avg_min_temp_c: float | None = Field(
-        description="Mean of the daily minimum temperatures, °C, 2 decimals.", examples=[3.93]
+        description="Mean of the daily minimum temperatures, °C, 2 decimals."
     )
     total_precipitation_cm: float | None = Field(
-        description="Sum of daily precipitation, cm, 2 decimals.", examples=[88.32]
+        description="Sum of daily precipitation, cm, 2 decimals."
     )
-    max_temp_days: int = Field(description="Days with a maximum temperature.", examples=[362])
-    min_temp_days: int = Field(description="Days with a minimum temperature.", examples=[362])
-    precipitation_days: int = Field(description="Days with a precipitation value.", examples=[365])
+    max_temp_days: int = Field(description="Days with a maximum temperature.")
+    min_temp_days: int = Field(description="Days with a minimum temperature.")
+    precipitation_days: int = Field(description="Days with a precipitation value.")
 
 
 class StationItem(BaseModel):
-    station_id: str = Field(examples=["USC00110072"])
-    state: str | None = Field(description="US state from the COOP state code.", examples=["IL"])
-    first_date: dt.date | None = Field(examples=["1985-01-01"])
-    last_date: dt.date | None = Field(examples=["2014-12-31"])
-    days: int = Field(description="Days with an observation row.", examples=[10865])
+    model_config = ConfigDict(json_schema_extra=examples.STATION_ITEM)
+
+    station_id: str
+    state: str | None = Field(description="US state from the COOP state code.")
+    first_date: dt.date | None
+    last_date: dt.date | None
+    days: int = Field(description="Days with an observation row.")
     max_temp_share: float | None = Field(
-        description="Share of days with a maximum temperature, 0 to 1.", examples=[0.9903]
+        description="Share of days with a maximum temperature, 0 to 1."
     )
     min_temp_share: float | None = Field(
-        description="Share of days with a minimum temperature, 0 to 1.", examples=[0.9901]
+        description="Share of days with a minimum temperature, 0 to 1."
     )
     precipitation_share: float | None = Field(
-        description="Share of days with a precipitation value, 0 to 1.", examples=[0.9874]
+        description="Share of days with a precipitation value, 0 to 1."
     )
 
 
 class YieldWeather(BaseModel):
-    stations: int = Field(description="Stations with yearly stats that year.", examples=[167])
-    avg_max_temp_c: float | None = Field(
-        description="Mean over stations of avg_max_temp_c.", examples=[15.8]
-    )
-    avg_min_temp_c: float | None = Field(
-        description="Mean over stations of avg_min_temp_c.", examples=[4.1]
-    )
+    stations: int = Field(description="Stations with yearly stats that year.")
+    avg_max_temp_c: float | None = Field(description="Mean over stations of avg_max_temp_c.")
+    avg_min_temp_c: float | None = Field(description="Mean over stations of avg_min_temp_c.")
     avg_total_precipitation_cm: float | None = Field(
-        description="Mean over stations of total_precipitation_cm.", examples=[90.12]
+        description="Mean over stations of total_precipitation_cm."
     )
 
 
 class YieldItem(BaseModel):
-    year: int = Field(examples=[1985])
-    corn_grain_yield_kt: int = Field(
-        description="US corn grain yield, thousand metric tons.", examples=[225447]
-    )
+    model_config = ConfigDict(json_schema_extra=examples.YIELD_ITEM)
+
+    year: int
+    corn_grain_yield_kt: int = Field(description="US corn grain yield, thousand metric tons.")
     weather: YieldWeather | None = Field(
         None, description="Present with include=weather: the year's station means."
     )
@@ -329,13 +345,9 @@ class LoadRequest(BaseModel):
 
 
 class FileError(BaseModel):
-    file: str = Field(
-        description="The file, relative to its source.", examples=["wx_data/USC00110072.txt"]
-    )
-    line: int | None = Field(description="1-based line; null for the whole file.", examples=[10])
-    message: str = Field(
-        examples=["min temperature 'oops' is not valid: expected an integer in tenths"]
-    )
+    file: str = Field(description="The file, relative to its source.")
+    line: int | None = Field(description="1-based line; null for the whole file.")
+    message: str
 
 
 class LoadJob(BaseModel):
@@ -343,39 +355,35 @@ class LoadJob(BaseModel):
     A rejected file is loaded not at all; the others are loaded whole, each in its own
     transaction."""
 
-    id: int = Field(examples=[42])
+    model_config = ConfigDict(json_schema_extra=examples.LOAD_JOB)
+
+    id: int
     status: JobStatus = Field(
         description="`interrupted`: the server stopped during the load; the files loaded "
         "until then stay, the one in progress was rolled back.",
-        examples=["running"],
     )
-    source: str = Field(description="What was asked to load.", examples=["wx_data"])
-    trigger: str = Field(description="`api`, `cli` or `autoload`.", examples=["api"])
-    created_at: dt.datetime = Field(examples=["2026-01-05T09:30:00Z"])
-    started_at: dt.datetime | None = Field(examples=["2026-01-05T09:30:00.2Z"])
-    finished_at: dt.datetime | None = Field(
-        description="Null until the load ends.", examples=[None]
-    )
-    files_total: int = Field(
-        description="Data files found in the source; 0 until resolved.", examples=[168]
-    )
-    files_done: int = Field(description="Files processed so far.", examples=[61])
-    files_loaded: int = Field(description="Files stored.", examples=[60])
-    files_skipped: int = Field(description="Files unchanged since their last load.", examples=[0])
-    files_failed: int = Field(description="Files rejected whole; see `errors`.", examples=[1])
-    records_read: int = Field(description="Station records read so far.", examples=[651872])
-    inserted: int = Field(description="New observations stored.", examples=[651872])
-    updated: int = Field(description="Stored observations that changed.", examples=[0])
-    unchanged: int = Field(description="Records already stored as they are.", examples=[0])
+    source: str = Field(description="What was asked to load.")
+    trigger: str = Field(description="`api`, `cli` or `autoload`.")
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None = Field(description="Null until the load ends.")
+    files_total: int = Field(description="Data files found in the source; 0 until resolved.")
+    files_done: int = Field(description="Files processed so far.")
+    files_loaded: int = Field(description="Files stored.")
+    files_skipped: int = Field(description="Files unchanged since their last load.")
+    files_failed: int = Field(description="Files rejected whole; see `errors`.")
+    records_read: int = Field(description="Station records read so far.")
+    inserted: int = Field(description="New observations stored.")
+    updated: int = Field(description="Stored observations that changed.")
+    unchanged: int = Field(description="Records already stored as they are.")
     errors: list[FileError] = Field(description="Rejected files, each with its first bad line.")
     message: str | None = Field(
         description="Why the load failed as a whole (say, a download or an archive was "
         "refused), if it did.",
-        examples=[None],
     )
 
     @computed_field(  # type: ignore[prop-decorator]
-        description="Seconds from start to finish; null until the load ends.", examples=[3.29]
+        description="Seconds from start to finish; null until the load ends."
     )
     @property
     def duration_s(self) -> float | None:

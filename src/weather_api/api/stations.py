@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from weather_api.api import examples
 from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.errors import ApiError
@@ -20,10 +21,7 @@ router = APIRouter(prefix="/api/stations", tags=["stations"])
     "",
     summary="Stations",
     response_model=Page[StationItem],
-    responses=list_responses(
-        "station_id,state,first_date,last_date,days,max_temp_share,min_temp_share,"
-        "precipitation_share\nUSC00110072,IL,1985-01-01,2014-12-31,10865,0.9903,0.9901,0.9874\n"
-    ),
+    responses=list_responses([examples.STATIONS_PAGE], [examples.STATIONS_CSV]),
 )
 async def list_stations(
     request: Request,
@@ -34,16 +32,13 @@ async def list_stations(
 ) -> Any:
     """Every station with its state, first and last day, number of days and, per variable,
     the share of days that have a value."""
-    repo = StationRepository(session)
     return await respond(
         request,
         response,
         query=query,
         cache=cache,
         session=session,
-        key=(("station_id",), repo.KEY_TYPES),
-        page=lambda paging: repo.page(query.state, paging),
-        export=lambda: repo.select_items(query.state),
+        repo=StationRepository(session),
         filename="stations.csv",
     )
 

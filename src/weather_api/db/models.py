@@ -169,3 +169,9 @@ class DataVersion(Base):
     changed_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # Durable, not per process: readiness and the start-up autoload both read it.
+    complete: Mapped[bool] = mapped_column(
+        Boolean,
+        server_default=text("false"),
+        comment="a load has run to its end: no initial load is left half done",
+    )

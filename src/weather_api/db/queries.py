@@ -14,7 +14,7 @@ import datetime as dt
 import weakref
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import repeat
@@ -98,6 +98,9 @@ def _float(value: SQLColumnExpression[Any], digits: int | None = None) -> Column
 
 
 Params = Mapping[str, Any]
+# Filters by query parameter name; None or empty means not given.
+Filters = Mapping[str, Any]
+Shape = frozenset[str]
 _TOTAL = "_total"
 _SIZE = bindparam("page_size", type_=Integer())
 # bigint: page 10,000,000 of 1,000 rows is an offset past int4.
@@ -163,6 +166,46 @@ async def _page(
     return rows, int(total)
 
 
+def _where(items: AnySelect, filters: Mapping[str, ColumnElement[bool]], shape: Shape) -> AnySelect:
+    """``items`` with the where-clause of each filter in ``shape``."""
+    if unknown := shape - filters.keys():
+        raise ValueError(f"no such filter: {', '.join(sorted(unknown))}")
+    return items.where(*(filters[name] for name in sorted(shape)))
+
+
+def _given(filters: Filters) -> tuple[Shape, dict[str, Any]]:
+    """The filters that were given (not None, not empty) and their values."""
+    values = {name: value for name, value in filters.items() if value not in (None, [])}
+    return frozenset(values), values
+
+
+class ListRepository:
+    """A list endpoint's rows: filtered by parameter name, ordered by ``KEY``, paged.
+
+    ``FILTERS`` maps each filter parameter to its where-clause, whose bind parameter has the
+    parameter's name: adding a filter to a list is one entry here and one field in its query
+    model. Statements are built once per shape (which filters are present) and reused:
+    building a statement costs more than PostgreSQL takes to run a page of it."""
+
+    KEY: tuple[str, ...]
+    KEY_TYPES: tuple[Callable[[Any], Any], ...]
+    FILTERS: Mapping[str, ColumnElement[bool]]
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def statements(self, shape: Shape) -> _Paged:
+        raise NotImplementedError
+
+    def select_items(self, filters: Filters) -> AnySelect:
+        shape, params = _given(filters)
+        return self.statements(shape).items.params(params)
+
+    async def page(self, filters: Filters, paging: PageRequest) -> tuple[Rows, int]:
+        shape, params = _given(filters)
+        return await _page(self.session, self.statements(shape), params, paging)
+
+
 def _weather_columns() -> tuple[SQLColumnExpression[Any], ...]:
     obs = Observation
     return (
@@ -180,16 +223,18 @@ class _WeatherStatements(NamedTuple):
     after_key: AnySelect
 
 
+_WEATHER_FILTERS = {
+    "station_id": Observation.station_id.in_(bindparam("station_id", expanding=True)),
+    "start_date": Observation.date >= bindparam("start_date"),
+    "end_date": Observation.date <= bindparam("end_date"),
+}
+
+
 @cache
-def _weather_statements(stations: bool, start: bool, end: bool) -> _WeatherStatements:
+def _weather_statements(shape: Shape) -> _WeatherStatements:
     obs = Observation
-    items = select(*_weather_columns()).order_by(obs.station_id, obs.date)
-    if stations:
-        items = items.where(obs.station_id.in_(bindparam("station_ids", expanding=True)))
-    if start:
-        items = items.where(obs.date >= bindparam("start"))
-    if end:
-        items = items.where(obs.date <= bindparam("end"))
+    items = _where(select(*_weather_columns()), _WEATHER_FILTERS, shape)
+    items = items.order_by(obs.station_id, obs.date)
     key = (obs.station_id, obs.date)
     return _WeatherStatements(
         items,
@@ -198,25 +243,22 @@ def _weather_statements(stations: bool, start: bool, end: bool) -> _WeatherState
     )
 
 
-class WeatherRepository:
+class WeatherRepository(ListRepository):
+    """Daily observations. Offset pages are located through the yearly stats' row counts
+    (see ``_locate``), so this list pages without counting or skipping observations; its
+    filters are the ones the locator understands."""
+
+    KEY = ("station_id", "date")
     KEY_TYPES = (key_str, key_date)
+    FILTERS = _WEATHER_FILTERS
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, session: AsyncSession, data_version: Hashable = None) -> None:
+        super().__init__(session)
+        self.data_version = data_version
 
-    @staticmethod
-    def _statements(
-        station_ids: Sequence[str], start: dt.date | None, end: dt.date | None
-    ) -> tuple[_WeatherStatements, dict[str, Any]]:
-        params = {"station_ids": list(station_ids), "start": start, "end": end}
-        shape = _weather_statements(bool(station_ids), start is not None, end is not None)
-        return shape, {k: v for k, v in params.items() if v}
-
-    def select_items(
-        self, station_ids: Sequence[str], start: dt.date | None, end: dt.date | None
-    ) -> AnySelect:
-        statements, params = self._statements(station_ids, start, end)
-        return statements.items.params(params)
+    def select_items(self, filters: Filters) -> AnySelect:
+        shape, params = _given(filters)
+        return _weather_statements(shape).items.params(params)
 
     async def _buckets(
         self, station_ids: Sequence[str], start: dt.date | None, end: dt.date | None
@@ -259,20 +301,17 @@ class WeatherRepository:
         return buckets
 
     async def _locate(
-        self,
-        station_ids: Sequence[str],
-        start: dt.date | None,
-        end: dt.date | None,
-        offset: int,
-        data_version: Hashable,
+        self, params: Mapping[str, Any], offset: int
     ) -> tuple[int, tuple[str, dt.date, int] | None]:
         """The total, and where row ``offset`` lies: (station, first day, rows to skip).
 
         The buckets only change when a load commits, which changes ``data_version``: they
         are kept per version (and engine), so a page at any depth costs a binary search
         here and one short index scan."""
-        key = (data_version, tuple(sorted(set(station_ids))), start, end)
-        cache = _bucket_cache(self.session) if data_version is not None else None
+        station_ids = params.get("station_id", [])
+        start, end = params.get("start_date"), params.get("end_date")
+        key = (self.data_version, tuple(sorted(set(station_ids))), start, end)
+        cache = _bucket_cache(self.session) if self.data_version is not None else None
         buckets = cache.get(key) if cache is not None else None
         if buckets is None:
             buckets = await self._buckets(station_ids, start, end)
@@ -284,16 +323,10 @@ class WeatherRepository:
         station_id, first_day = buckets.keys[at]
         return buckets.total, (station_id, first_day, offset - buckets.starts[at])
 
-    async def page(
-        self,
-        station_ids: Sequence[str],
-        start: dt.date | None,
-        end: dt.date | None,
-        paging: PageRequest,
-        data_version: Hashable = None,
-    ) -> tuple[Rows, int]:
-        total, position = await self._locate(station_ids, start, end, paging.offset, data_version)
-        statements, params = self._statements(station_ids, start, end)
+    async def page(self, filters: Filters, paging: PageRequest) -> tuple[Rows, int]:
+        shape, params = _given(filters)
+        statements = _weather_statements(shape)
+        total, position = await self._locate(params, paging.offset)
         params["page_size"] = paging.size
         if paging.after is not None:
             params |= _key_params("after", paging.after)
@@ -305,39 +338,15 @@ class WeatherRepository:
         return await _rows(self.session, statements.at_key, params), total
 
 
-class StatsRepository:
-    KEY_TYPES = (key_str, key_year)
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @staticmethod
-    def _statements(
-        station_ids: Sequence[str], first: int | None, last: int | None
-    ) -> tuple[_Paged, dict[str, Any]]:
-        params = {"station_ids": list(station_ids), "first": first, "last": last}
-        params = {k: v for k, v in params.items() if v}
-        return _stats_statements(*(k in params for k in ("station_ids", "first", "last"))), params
-
-    def select_items(
-        self, station_ids: Sequence[str], first: int | None, last: int | None
-    ) -> AnySelect:
-        statements, params = self._statements(station_ids, first, last)
-        return statements.items.params(params)
-
-    async def page(
-        self,
-        station_ids: Sequence[str],
-        first: int | None,
-        last: int | None,
-        paging: PageRequest,
-    ) -> tuple[Rows, int]:
-        statements, params = self._statements(station_ids, first, last)
-        return await _page(self.session, statements, params, paging)
+_STATS_FILTERS = {
+    "station_id": YearlyStats.station_id.in_(bindparam("station_id", expanding=True)),
+    "start_year": YearlyStats.year >= bindparam("start_year"),
+    "end_year": YearlyStats.year <= bindparam("end_year"),
+}
 
 
 @cache
-def _stats_statements(stations: bool, first: bool, last: bool) -> _Paged:
+def _stats_statements(shape: Shape) -> _Paged:
     ys = YearlyStats
     items = select(
         ys.station_id,
@@ -348,39 +357,28 @@ def _stats_statements(stations: bool, first: bool, last: bool) -> _Paged:
         ys.max_temp_days,
         ys.min_temp_days,
         ys.precipitation_days,
-    ).order_by(ys.station_id, ys.year)
-    if stations:
-        items = items.where(ys.station_id.in_(bindparam("station_ids", expanding=True)))
-    if first:
-        items = items.where(ys.year >= bindparam("first"))
-    if last:
-        items = items.where(ys.year <= bindparam("last"))
+    )
+    items = _where(items, _STATS_FILTERS, shape).order_by(ys.station_id, ys.year)
     return _Paged.of(items, (ys.station_id, ys.year))
 
 
-class StationRepository:
-    KEY_TYPES = (key_str,)
+class StatsRepository(ListRepository):
+    KEY = ("station_id", "year")
+    KEY_TYPES = (key_str, key_year)
+    FILTERS = _STATS_FILTERS
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def statements(self, shape: Shape) -> _Paged:
+        return _stats_statements(shape)
 
-    def select_items(self, states: Sequence[str] = (), station_id: str | None = None) -> AnySelect:
-        params = {"states": list(states), "station_id": station_id}
-        params = {k: v for k, v in params.items() if v}
-        return _station_statements(bool(states), bool(station_id)).items.params(params)
 
-    async def page(self, states: Sequence[str], paging: PageRequest) -> tuple[Rows, int]:
-        params = {"states": list(states)} if states else {}
-        return await _page(self.session, _station_statements(bool(states), False), params, paging)
-
-    async def get(self, station_id: str) -> dict[str, Any] | None:
-        stmt = _station_statements(False, True).items
-        rows = await _rows(self.session, stmt, {"station_id": station_id})
-        return rows[0] if rows else None
+_STATION_FILTERS = {
+    "state": Station.state.in_(bindparam("state", expanding=True)),
+    "station_id": Station.station_id == bindparam("station_id"),
+}
 
 
 @cache
-def _station_statements(states: bool, one: bool) -> _Paged:
+def _station_statements(shape: Shape) -> _Paged:
     st, ys, obs = Station, YearlyStats, Observation
     days = func.coalesce(func.sum(ys.days), 0)
 
@@ -390,51 +388,44 @@ def _station_statements(states: bool, one: bool) -> _Paged:
     # min/max of the primary key's second column: two index probes per station.
     first = select(func.min(obs.date)).where(obs.station_id == st.station_id)
     last = select(func.max(obs.date)).where(obs.station_id == st.station_id)
-    items = (
-        select(
-            st.station_id,
-            st.state,
-            first.scalar_subquery().label("first_date"),
-            last.scalar_subquery().label("last_date"),
-            days.label("days"),
-            share(ys.max_temp_days).label("max_temp_share"),
-            share(ys.min_temp_days).label("min_temp_share"),
-            share(ys.precipitation_days).label("precipitation_share"),
-        )
-        .outerjoin(ys, ys.station_id == st.station_id)
-        .group_by(st.station_id)
-        .order_by(st.station_id)
-    )
-    if states:
-        items = items.where(st.state.in_(bindparam("states", expanding=True)))
-    if one:
-        items = items.where(st.station_id == bindparam("station_id"))
+    items = select(
+        st.station_id,
+        st.state,
+        first.scalar_subquery().label("first_date"),
+        last.scalar_subquery().label("last_date"),
+        days.label("days"),
+        share(ys.max_temp_days).label("max_temp_share"),
+        share(ys.min_temp_days).label("min_temp_share"),
+        share(ys.precipitation_days).label("precipitation_share"),
+    ).outerjoin(ys, ys.station_id == st.station_id)
+    items = _where(items, _STATION_FILTERS, shape).group_by(st.station_id).order_by(st.station_id)
     return _Paged.of(items, (st.station_id,))
 
 
-class YieldRepository:
-    KEY_TYPES = (key_year,)
+class StationRepository(ListRepository):
+    KEY = ("station_id",)
+    KEY_TYPES = (key_str,)
+    FILTERS = _STATION_FILTERS
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def statements(self, shape: Shape) -> _Paged:
+        return _station_statements(shape)
 
-    def select_items(self, first: int | None, last: int | None, *, weather: bool) -> AnySelect:
-        params = {k: v for k, v in (("first", first), ("last", last)) if v}
-        return _yield_statements(bool(first), bool(last), weather).items.params(params)
+    async def get(self, station_id: str) -> dict[str, Any] | None:
+        stmt = _station_statements(frozenset({"station_id"})).items
+        rows = await _rows(self.session, stmt, {"station_id": station_id})
+        return rows[0] if rows else None
 
-    async def page(
-        self, first: int | None, last: int | None, paging: PageRequest, *, weather: bool
-    ) -> tuple[Rows, int]:
-        params = {k: v for k, v in (("first", first), ("last", last)) if v}
-        statements = _yield_statements(bool(first), bool(last), weather)
-        return await _page(self.session, statements, params, paging)
+
+_YIELD_FILTERS = {
+    "start_year": CornYield.year >= bindparam("start_year"),
+    "end_year": CornYield.year <= bindparam("end_year"),
+}
 
 
 @cache
-def _yield_statements(first: bool, last: bool, weather: bool) -> _Paged:
+def _yield_statements(shape: Shape, weather: bool) -> _Paged:
     cy, ys = CornYield, YearlyStats
-    columns: list[Any] = [cy.year, cy.corn_grain_yield_kt]
-    items = select(*columns).order_by(cy.year)
+    items = select(cy.year, cy.corn_grain_yield_kt)
     if weather:
         means = (
             select(
@@ -453,11 +444,23 @@ def _yield_statements(first: bool, last: bool, weather: bool) -> _Paged:
             means.c.avg_min_temp_c,
             means.c.avg_total_precipitation_cm,
         ).outerjoin(means, means.c.year == cy.year)
-    if first:
-        items = items.where(cy.year >= bindparam("first"))
-    if last:
-        items = items.where(cy.year <= bindparam("last"))
+    items = _where(items, _YIELD_FILTERS, shape).order_by(cy.year)
     return _Paged.of(items, (cy.year,))
+
+
+class YieldRepository(ListRepository):
+    """The yield per year; with ``weather``, beside the mean over stations of its stats."""
+
+    KEY = ("year",)
+    KEY_TYPES = (key_year,)
+    FILTERS = _YIELD_FILTERS
+
+    def __init__(self, session: AsyncSession, *, weather: bool = False) -> None:
+        super().__init__(session)
+        self.weather = weather
+
+    def statements(self, shape: Shape) -> _Paged:
+        return _yield_statements(shape, self.weather)
 
 
 def last_key(rows: Rows, names: Sequence[str]) -> Key | None:

@@ -4,7 +4,7 @@ A job claims the load lock and records a queued run before it starts, so "starte
 "busy" is decided at once, atomically, across every process that shares the database.
 The load then runs as a task of this process; parsing happens in a worker process, so
 reads keep being served meanwhile. Start-up housekeeping (runs left behind by a dead
-process, the first load of an empty database) lives here too.
+process, the first load of a database, or the rest of one cut short) lives here too.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weather_api.db.models import Observation
+from weather_api.db.models import DataVersion, Observation
 from weather_api.ingest.loader import (
     LOAD_LOCK_KEY,
     Loader,
@@ -110,11 +110,14 @@ async def recover_interrupted(engine: AsyncEngine) -> None:
 
 
 async def autoload(engine: AsyncEngine, settings: Settings) -> None:
-    """Load the default source into an empty database, in the background."""
+    """Load the default source, in the background, into a database that no load has
+    completed: an empty one, or one whose first load was cut short, which this resumes
+    (the checksums skip the files already in)."""
     async with engine.connect() as conn:
-        if await conn.scalar(select(select(Observation).exists())):
+        complete = await conn.scalar(select(DataVersion.complete))
+        if complete and await conn.scalar(select(select(Observation).exists())):
             return
-    log.info("no weather data yet: loading %s in the background", settings.data_source)
+    log.info("no complete load yet: loading %s in the background", settings.data_source)
     try:
         await Loader(engine, SourceLimits.from_settings(settings, restricted=False)).run(
             [settings.data_source], trigger="autoload"

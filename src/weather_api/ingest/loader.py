@@ -24,7 +24,14 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weather_api.db.models import STATE_CODES, UNFINISHED, JobStatus, LoadRun, SourceFile
+from weather_api.db.models import (
+    STATE_CODES,
+    UNFINISHED,
+    DataVersion,
+    JobStatus,
+    LoadRun,
+    SourceFile,
+)
 from weather_api.db.stats import refresh_yearly_stats
 from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare
 from weather_api.ingest.sources import DataFile, SourceError, SourceLimits, redacted, resolve
@@ -360,6 +367,12 @@ class Loader:
         failed = summary.files_failed or summary.message
         summary.status = status or (JobStatus.FAILED if failed else JobStatus.SUCCEEDED)
         await self._save(conn, summary)
+        if summary.status != JobStatus.INTERRUPTED and summary.message is None:
+            # Went through all its sources (rejected files aside): whatever a cut-short load
+            # left half done is now complete. A load that failed as a whole (a download, the
+            # database) completes nothing. In the run's own commit, so that readiness never
+            # sees one without the other.
+            await conn.execute(update(DataVersion).values(complete=True))
         await conn.commit()
         log.info(
             "load %d %s at %s in %.2f s: files %d seen, %d loaded, %d skipped, %d failed; "

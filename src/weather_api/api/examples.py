@@ -1,0 +1,439 @@
+"""Real answers of the service over the full dataset (../shared/data), for the OpenAPI
+document: each names the request that answers it. tests/api/test_examples.py serves the
+full dataset and checks every example of the live document against the answer to its
+request, so none drifts from the data. Change one only to what the service answers (the
+failing test prints it); give a new endpoint's responses examples the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# A load job's source is a path on the server, its times those of the run that made it.
+LOAD_VOLATILE = ("source", "created_at", "started_at", "finished_at", "duration_s")
+
+
+# Every example by its request, for restore_nulls.
+_NAMED: dict[tuple[str, str], Any] = {}
+_MODELS: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Example:
+    """A named example of a response: ``request`` (path and query) answers ``value``.
+    ``volatile`` names the fields that differ from run to run (dotted paths, ``*`` for
+    every element of a list), which the check leaves out."""
+
+    name: str
+    request: str
+    value: Any
+    volatile: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _NAMED[self.name, self.request] = self.value
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI Example Object: its summary is the request."""
+        entry = {"summary": self.request, "value": self.value}
+        if self.volatile:
+            entry["x-volatile"] = list(self.volatile)
+        return entry
+
+
+def named(*examples: Example) -> dict[str, dict[str, Any]]:
+    """The ``examples`` map of a response's media type."""
+    return {example.name: example.openapi() for example in examples}
+
+
+def model_example(
+    request: str, value: dict[str, Any], volatile: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A model's ``json_schema_extra``: one real example and the request that answers it
+    (the object itself, or a page whose only item it is), instead of invented values per
+    field."""
+    _MODELS[request] = value
+    extra: dict[str, Any] = {"examples": [value], "x-request": request}
+    if volatile:
+        extra["x-volatile"] = list(volatile)
+    return extra
+
+
+def restore_nulls(node: Any) -> None:
+    """Put back into an OpenAPI document the examples' null members, which FastAPI drops
+    from the whole document (``prev: null`` of a first page, say) as it writes it."""
+    if isinstance(node, list):
+        for child in node:
+            restore_nulls(child)
+        return
+    if not isinstance(node, dict):
+        return
+    if (request := node.get("x-request")) in _MODELS:
+        node["examples"] = [_MODELS[request]]
+    named = node.get("examples")
+    if isinstance(named, dict):
+        for name, entry in named.items():
+            if (key := (name, entry.get("summary"))) in _NAMED:
+                entry["value"] = _NAMED[key]
+    for child in node.values():
+        restore_nulls(child)
+
+
+# Models: one row each.
+WEATHER_ITEM = model_example(
+    "/api/weather?station_id=USC00110072&date=1985-01-01",
+    {
+        "station_id": "USC00110072",
+        "date": "1985-01-01",
+        "max_temp_c": -2.2,
+        "min_temp_c": -12.8,
+        "precipitation_mm": 9.4,
+    },
+)
+STATS_ITEM = model_example(
+    "/api/weather/stats?station_id=USC00110072&year=1985",
+    {
+        "station_id": "USC00110072",
+        "year": 1985,
+        "avg_max_temp_c": 15.33,
+        "avg_min_temp_c": 4.33,
+        "total_precipitation_cm": 78.01,
+        "max_temp_days": 365,
+        "min_temp_days": 363,
+        "precipitation_days": 365,
+    },
+)
+STATION_ITEM = model_example(
+    "/api/stations/USC00110072",
+    {
+        "station_id": "USC00110072",
+        "state": "IL",
+        "first_date": "1985-01-01",
+        "last_date": "2014-12-31",
+        "days": 10865,
+        "max_temp_share": 0.9727,
+        "min_temp_share": 0.9744,
+        "precipitation_share": 0.9826,
+    },
+)
+YIELD_ITEM = model_example(
+    "/api/yield?year=1985&include=weather",
+    {
+        "year": 1985,
+        "corn_grain_yield_kt": 225447,
+        "weather": {
+            "stations": 164,
+            "avg_max_temp_c": 15.83,
+            "avg_min_temp_c": 3.7,
+            "avg_total_precipitation_cm": 94.27,
+        },
+    },
+)
+LOAD_JOB = model_example(
+    "/api/load/1",
+    {
+        "id": 1,
+        "status": "succeeded",
+        "source": "/srv/data",
+        "trigger": "cli",
+        "created_at": "2026-12-01T03:45:31.709793Z",
+        "started_at": "2026-12-01T03:45:31.758903Z",
+        "finished_at": "2026-12-01T03:45:42.853762Z",
+        "files_total": 168,
+        "files_done": 168,
+        "files_loaded": 168,
+        "files_skipped": 0,
+        "files_failed": 0,
+        "records_read": 1729957,
+        "inserted": 1729957,
+        "updated": 0,
+        "unchanged": 0,
+        "errors": [],
+        "message": None,
+        "duration_s": 11.095,
+    },
+    LOAD_VOLATILE,
+)
+READINESS = model_example(
+    "/health/ready",
+    {
+        "status": "ready",
+        "reasons": [],
+        "schema_revision": "0002",
+        "observations": 1729957,
+        "stations": 167,
+        "last_load": {
+            "id": 1,
+            "status": "succeeded",
+            "finished_at": "2026-12-01T03:45:42.853762Z",
+            "message": None,
+        },
+    },
+    ("schema_revision", "last_load.finished_at"),
+)
+LIVENESS = model_example("/health", {"status": "ok"})
+
+# List pages, as JSON.
+WEATHER_PAGE = Example(
+    "station-from-1985",
+    "/api/weather?station_id=USC00110072&start_date=1985-01-01&page_size=2",
+    {
+        "items": [
+            {
+                "station_id": "USC00110072",
+                "date": "1985-01-01",
+                "max_temp_c": -2.2,
+                "min_temp_c": -12.8,
+                "precipitation_mm": 9.4,
+            },
+            {
+                "station_id": "USC00110072",
+                "date": "1985-01-02",
+                "max_temp_c": -12.2,
+                "min_temp_c": -21.7,
+                "precipitation_mm": 0.0,
+            },
+        ],
+        "page": 1,
+        "page_size": 2,
+        "total": 10865,
+        "pages": 5433,
+        "links": {
+            "self": "http://localhost:8000/api/weather?station_id=USC00110072&start_date=1985-01-01&page_size=2",
+            "first": "http://localhost:8000/api/weather?station_id=USC00110072&start_date=1985-01-01&page_size=2&page=1",
+            "prev": None,
+            "next": "http://localhost:8000/api/weather?station_id=USC00110072&start_date=1985-01-01&page_size=2&cursor=WzIsIFsiVVNDMDAxMTAwNzIiLCAiMTk4NS0wMS0wMiJdXQ",
+            "last": "http://localhost:8000/api/weather?station_id=USC00110072&start_date=1985-01-01&page_size=2&page=5433",
+        },
+    },
+)
+STATS_PAGE = Example(
+    "station-from-1985",
+    "/api/weather/stats?station_id=USC00110072&start_year=1985&page_size=2",
+    {
+        "items": [
+            {
+                "station_id": "USC00110072",
+                "year": 1985,
+                "avg_max_temp_c": 15.33,
+                "avg_min_temp_c": 4.33,
+                "total_precipitation_cm": 78.01,
+                "max_temp_days": 365,
+                "min_temp_days": 363,
+                "precipitation_days": 365,
+            },
+            {
+                "station_id": "USC00110072",
+                "year": 1986,
+                "avg_max_temp_c": 12.7,
+                "avg_min_temp_c": 2.18,
+                "total_precipitation_cm": 50.53,
+                "max_temp_days": 273,
+                "min_temp_days": 273,
+                "precipitation_days": 273,
+            },
+        ],
+        "page": 1,
+        "page_size": 2,
+        "total": 30,
+        "pages": 15,
+        "links": {
+            "self": "http://localhost:8000/api/weather/stats?station_id=USC00110072&start_year=1985&page_size=2",
+            "first": "http://localhost:8000/api/weather/stats?station_id=USC00110072&start_year=1985&page_size=2&page=1",
+            "prev": None,
+            "next": "http://localhost:8000/api/weather/stats?station_id=USC00110072&start_year=1985&page_size=2&cursor=WzIsIFsiVVNDMDAxMTAwNzIiLCAxOTg2XV0",
+            "last": "http://localhost:8000/api/weather/stats?station_id=USC00110072&start_year=1985&page_size=2&page=15",
+        },
+    },
+)
+STATIONS_PAGE = Example(
+    "illinois",
+    "/api/stations?state=IL&page_size=2",
+    {
+        "items": [
+            {
+                "station_id": "USC00110072",
+                "state": "IL",
+                "first_date": "1985-01-01",
+                "last_date": "2014-12-31",
+                "days": 10865,
+                "max_temp_share": 0.9727,
+                "min_temp_share": 0.9744,
+                "precipitation_share": 0.9826,
+            },
+            {
+                "station_id": "USC00110187",
+                "state": "IL",
+                "first_date": "1985-01-01",
+                "last_date": "2013-12-31",
+                "days": 10407,
+                "max_temp_share": 0.9833,
+                "min_temp_share": 0.98,
+                "precipitation_share": 0.9924,
+            },
+        ],
+        "page": 1,
+        "page_size": 2,
+        "total": 36,
+        "pages": 18,
+        "links": {
+            "self": "http://localhost:8000/api/stations?state=IL&page_size=2",
+            "first": "http://localhost:8000/api/stations?state=IL&page_size=2&page=1",
+            "prev": None,
+            "next": "http://localhost:8000/api/stations?state=IL&page_size=2&cursor=WzIsIFsiVVNDMDAxMTAxODciXV0",
+            "last": "http://localhost:8000/api/stations?state=IL&page_size=2&page=18",
+        },
+    },
+)
+YIELD_PAGE = Example(
+    "with-weather",
+    "/api/yield?start_year=1985&include=weather&page_size=2",
+    {
+        "items": [
+            {
+                "year": 1985,
+                "corn_grain_yield_kt": 225447,
+                "weather": {
+                    "stations": 164,
+                    "avg_max_temp_c": 15.83,
+                    "avg_min_temp_c": 3.7,
+                    "avg_total_precipitation_cm": 94.27,
+                },
+            },
+            {
+                "year": 1986,
+                "corn_grain_yield_kt": 208944,
+                "weather": {
+                    "stations": 164,
+                    "avg_max_temp_c": 16.99,
+                    "avg_min_temp_c": 5.19,
+                    "avg_total_precipitation_cm": 90.56,
+                },
+            },
+        ],
+        "page": 1,
+        "page_size": 2,
+        "total": 30,
+        "pages": 15,
+        "links": {
+            "self": "http://localhost:8000/api/yield?start_year=1985&include=weather&page_size=2",
+            "first": "http://localhost:8000/api/yield?start_year=1985&include=weather&page_size=2&page=1",
+            "prev": None,
+            "next": "http://localhost:8000/api/yield?start_year=1985&include=weather&page_size=2&cursor=WzIsIFsxOTg2XV0",
+            "last": "http://localhost:8000/api/yield?start_year=1985&include=weather&page_size=2&page=15",
+        },
+    },
+)
+LOADS_PAGE = Example(
+    "latest",
+    "/api/load?page_size=1",
+    {
+        "items": [
+            {
+                "id": 1,
+                "status": "succeeded",
+                "source": "/srv/data",
+                "trigger": "cli",
+                "created_at": "2026-12-01T03:45:31.709793Z",
+                "started_at": "2026-12-01T03:45:31.758903Z",
+                "finished_at": "2026-12-01T03:45:42.853762Z",
+                "files_total": 168,
+                "files_done": 168,
+                "files_loaded": 168,
+                "files_skipped": 0,
+                "files_failed": 0,
+                "records_read": 1729957,
+                "inserted": 1729957,
+                "updated": 0,
+                "unchanged": 0,
+                "errors": [],
+                "message": None,
+                "duration_s": 11.095,
+            }
+        ],
+        "page": 1,
+        "page_size": 1,
+        "total": 1,
+        "pages": 1,
+        "links": {
+            "self": "http://localhost:8000/api/load?page_size=1",
+            "first": "http://localhost:8000/api/load?page_size=1&page=1",
+            "prev": None,
+            "next": None,
+            "last": "http://localhost:8000/api/load?page_size=1&page=1",
+        },
+    },
+    tuple(f"items.*.{field}" for field in LOAD_VOLATILE),
+)
+
+# Whole results, as CSV.
+WEATHER_CSV = Example(
+    "three-days",
+    "/api/weather?station_id=USC00110072&start_date=1985-01-01&end_date=1985-01-03&format=csv",
+    (
+        "station_id,date,max_temp_c,min_temp_c,precipitation_mm\n"
+        "USC00110072,1985-01-01,-2.2,-12.8,9.4\n"
+        "USC00110072,1985-01-02,-12.2,-21.7,0\n"
+        "USC00110072,1985-01-03,-10.6,-24.4,0\n"
+    ),
+)
+STATS_CSV = Example(
+    "three-years",
+    "/api/weather/stats?station_id=USC00110072&start_year=1985&end_year=1987&format=csv",
+    (
+        "station_id,year,avg_max_temp_c,avg_min_temp_c,total_precipitation_cm,max_temp_days,min_temp_days,precipitation_days\n"
+        "USC00110072,1985,15.33,4.33,78.01,365,363,365\n"
+        "USC00110072,1986,12.7,2.18,50.53,273,273,273\n"
+        "USC00110072,1987,17.76,6.33,79.36,365,365,365\n"
+    ),
+)
+STATIONS_CSV = Example(
+    "iowa",
+    "/api/stations?state=IA&format=csv",
+    (
+        "station_id,state,first_date,last_date,days,max_temp_share,min_temp_share,precipitation_share\n"
+        "USC00130112,IA,1985-05-01,2014-12-31,10806,0.994,0.994,0.9969\n"
+        "USC00130133,IA,1985-01-01,2014-12-31,10957,0.9967,0.9958,0.9942\n"
+        "USC00130600,IA,1985-01-01,2014-12-31,10928,0.9934,0.9923,0.991\n"
+        "USC00131402,IA,1985-01-01,2014-12-31,10957,0.9932,0.9934,0.9973\n"
+        "USC00131533,IA,1985-01-01,2014-12-31,10957,0.9963,0.9965,0.9943\n"
+        "USC00131635,IA,1985-01-01,2014-12-31,10957,0.999,0.9988,0.9948\n"
+        "USC00132724,IA,1985-01-01,2014-12-31,10836,0.9693,0.9687,0.9398\n"
+        "USC00132789,IA,1985-01-01,2014-12-31,10957,0.9943,0.9926,0.9948\n"
+        "USC00132864,IA,1985-01-01,2014-12-31,10957,0.9956,0.9953,0.9962\n"
+        "USC00132977,IA,1985-01-01,2014-12-31,10957,0.9768,0.9739,0.962\n"
+        "USC00132999,IA,1985-01-01,2014-12-31,10804,0.9831,0.9817,0.9802\n"
+        "USC00134063,IA,1985-01-01,2014-12-31,10714,0.9817,0.9811,0.9846\n"
+        "USC00134142,IA,1985-05-01,2014-12-31,10807,0.9761,0.9757,0.9682\n"
+        "USC00134735,IA,1985-01-01,2014-12-31,10928,0.9822,0.9829,0.9384\n"
+        "USC00134894,IA,1985-01-01,2014-12-31,10867,0.9983,0.9983,0.9961\n"
+        "USC00135769,IA,1985-01-01,2014-12-31,10833,0.9493,0.9471,0.9622\n"
+        "USC00135796,IA,1985-01-01,2014-12-31,10957,0.9995,0.9991,0.985\n"
+        "USC00135952,IA,1985-01-01,2014-12-31,10899,0.9941,0.9934,0.9936\n"
+        "USC00137147,IA,1985-01-01,2014-12-31,10957,0.995,0.9971,0.9671\n"
+        "USC00137161,IA,1985-01-01,2014-12-31,10957,0.9778,0.9779,0.9774\n"
+        "USC00137979,IA,1985-01-01,2014-12-31,10926,0.9589,0.955,0.912\n"
+        "USC00138296,IA,1985-01-01,2014-12-31,10837,0.9994,0.9993,0.997\n"
+        "USC00138688,IA,1985-01-01,2014-12-31,10957,0.9966,0.993,0.9811\n"
+    ),
+)
+YIELD_CSV = Example(
+    "three-years",
+    "/api/yield?start_year=1985&end_year=1987&format=csv",
+    ("year,corn_grain_yield_kt\n1985,225447\n1986,208944\n1987,181143\n"),
+)
+
+
+# Not a 2xx, so not checked: readiness seen during a first load of the full dataset.
+LOADING = Example(
+    "first-load",
+    "/health/ready",
+    {
+        "status": "unavailable",
+        "reasons": ["initial load incomplete: load 1 is running (51 of 168 files done)"],
+        "schema_revision": "0002",
+        "observations": 521039,
+        "stations": 51,
+        "last_load": {"id": 1, "status": "running", "finished_at": None, "message": None},
+    },
+)

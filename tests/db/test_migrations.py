@@ -1,0 +1,44 @@
+"""Migrations over databases an earlier revision left, data in them."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from sqlalchemy import Connection, text
+
+from tests.conftest import create_database, drop_database, settings_for
+from weather_api.db.engine import alembic_config, create_engine
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    command.upgrade(alembic_config(connection=connection), revision)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "complete"),
+    [
+        (["interrupted", "succeeded"], True),
+        (["failed"], True),  # ran to its end, rejecting some files
+        (["interrupted"], False),  # a first load cut short: the next start resumes it
+        ([], False),
+    ],
+)
+async def test_0002_marks_complete_a_database_some_load_finished(
+    server_url: str, statuses: list[str], complete: bool
+) -> None:
+    url = await create_database(server_url)
+    engine = create_engine(url, settings_for(url), pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade, "0001")
+            for status in statuses:
+                await conn.execute(
+                    text("INSERT INTO load_runs (source, trigger, status) VALUES ('x', 'cli', :s)"),
+                    {"s": status},
+                )
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade, "0002")
+            assert await conn.scalar(text("SELECT complete FROM data_version")) is complete
+    finally:
+        await engine.dispose()
+        await drop_database(server_url, url)
