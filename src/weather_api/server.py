@@ -96,14 +96,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._head_bytes is not None:
-            # Over-counts the body bytes that share a packet with the head's end: harmless.
             self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
-                log.info("closed a connection from %s: request head too large", _peer(self))
-                self.transport.write(_431)
-                self.transport.close()
-                return
         super().data_received(data)
+        # Checked after parsing: the same read may hold the head's end and a body.
+        too_large = self._head_bytes is not None and self._head_bytes > MAX_HEAD_BYTES
+        if too_large and not self.transport.is_closing():
+            log.info("closed a connection from %s: request head too large", _peer(self))
+            self.transport.write(_431)
+            self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
