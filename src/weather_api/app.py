@@ -9,14 +9,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
 
 from weather_api.api import examples, health, loads, metrics, stations, weather, yields
+from weather_api.api.dependencies import reject_unknown_params
 from weather_api.api.errors import install_error_handlers
-from weather_api.api.middleware import RequestContext
-from weather_api.db.engine import Database, create_engine, create_load_engine, database_url
+from weather_api.api.middleware import Head, RequestContext
+from weather_api.api.security import FailedAttempts
+from weather_api.db.engine import (
+    Database,
+    create_engine,
+    create_export_engine,
+    create_load_engine,
+    database_url,
+)
 from weather_api.ingest.jobs import LoadJobs, autoload, recover_interrupted
 from weather_api.ingest.sources import SourceLimits
 from weather_api.logs import configure_logging
@@ -40,7 +48,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(url, settings)
     read_url = settings.database_read_url
     read_engine = create_engine(read_url.get_secret_value(), settings) if read_url else engine
-    database = app.state.database = Database(engine, read_engine)
+    export_engine = create_export_engine(read_url.get_secret_value() if read_url else url, settings)
+    database = app.state.database = Database(engine, read_engine, export_engine)
     load_engine = create_load_engine(url, settings)
     load_jobs = app.state.load_jobs = LoadJobs(
         load_engine, SourceLimits.from_settings(settings, restricted=True)
@@ -85,8 +94,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Operation ids are the route functions' names (list_weather, get_station...), so
         # generated clients read naturally.
         generate_unique_id_function=lambda route: route.name,
+        dependencies=[Depends(reject_unknown_params)],
     )
     app.state.settings = settings
+    app.state.export_slots = asyncio.Semaphore(settings.max_concurrent_exports)
+    app.state.failed_auth = FailedAttempts(
+        settings.admin_max_failures, settings.admin_failure_window_s
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -99,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Level 5, not Starlette's 9: a seventh of the CPU for a page, 5% more bytes.
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
+    # Outside gzip, so that a HEAD's headers are those of the GET's compressed body.
+    app.add_middleware(Head)
     # Added last, so outermost: its timing includes compression.
     app.add_middleware(RequestContext, record_metrics=settings.metrics_enabled)
     for module in (weather, stations, yields, health, loads):

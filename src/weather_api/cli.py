@@ -31,6 +31,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from weather_api.db.engine import migrate
+    from weather_api.server import BoundedHttpProtocol
 
     migrate(_primary_url(settings))
     workers = args.workers or settings.workers
@@ -39,6 +40,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit
     # instead lets atexit stop the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    _raise_open_file_limit(settings.max_connections)
     uvicorn.run(
         "weather_api.app:create_app",
         factory=True,
@@ -49,8 +51,23 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # The app writes its own access line, with route, duration and request id.
         access_log=False,
         proxy_headers=True,
+        # Deadlines for headers, bodies and stalled readers, and a cap on open connections
+        # (uvicorn's limit_concurrency counts only connections that finished their headers).
+        http=BoundedHttpProtocol,
     )
     return 0
+
+
+def _raise_open_file_limit(connections: int) -> None:
+    """Room for ``connections`` sockets besides database connections and files, so that
+    the connection cap, not the descriptor limit, is what a flood of clients meets."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
 
 
 def _share_metrics_between_workers() -> None:

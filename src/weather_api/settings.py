@@ -18,6 +18,9 @@ DEFAULT_DATA_SOURCE = (
     "https://github.com/corteva/code-challenge-template/archive/"
     "3cc0affd3f19ca84770c8ac90f4cb0a54ae344dd.tar.gz"
 )
+# Production admin tokens: 32 characters of token_urlsafe are 192 bits, beyond guessing even
+# at the rate limit's pace.
+MIN_TOKEN = 32
 
 
 class Environment(StrEnum):
@@ -47,6 +50,12 @@ class Settings(BaseSettings):
     )
     autoload: bool = Field(default=True, description="serve loads data_source into an empty db.")
     admin_token: SecretStr | None = None
+    admin_max_failures: int = Field(
+        default=10, ge=1, description="Wrong bearer tokens per client address and window."
+    )
+    admin_failure_window_s: float = Field(
+        default=60, gt=0, description="Past admin_max_failures in it, that address gets 429s."
+    )
     allowed_source_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["github.com", "codeload.github.com"]
     )
@@ -68,6 +77,25 @@ class Settings(BaseSettings):
     )
     export_timeout_ms: int = Field(
         default=300_000, description="Bounds a CSV export, which runs as long as the client reads."
+    )
+    max_concurrent_exports: int = Field(
+        default=4,
+        ge=1,
+        description="CSV exports at once per process, on a pool of their own; past it a 503.",
+    )
+    send_timeout_s: float = Field(
+        default=30,
+        gt=0,
+        description="A client that reads nothing of a response for this long is dropped.",
+    )
+    header_timeout_s: float = Field(
+        default=10, gt=0, description="Time a client gets to send a request line and headers."
+    )
+    body_timeout_s: float = Field(
+        default=300, gt=0, description="Time a client gets to send a body, from its headers' end."
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Open client connections per process; past it a 503."
     )
     pool_size: int = 10
     workers: int = 1
@@ -91,6 +119,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "WEATHER_DATABASE_URL must be set when WEATHER_ENVIRONMENT=production "
                 "(the embedded PostgreSQL is for development and tests only)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _production_needs_a_strong_token(self) -> Self:
+        token = self.admin_token.get_secret_value() if self.admin_token else ""
+        if self.environment is Environment.production and token and len(token) < MIN_TOKEN:
+            raise ValueError(
+                f"WEATHER_ADMIN_TOKEN must be at least {MIN_TOKEN} characters when "
+                f"WEATHER_ENVIRONMENT=production (it has {len(token)}); make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return self
 

@@ -109,8 +109,9 @@ async def test_metrics_show_both_pools(replica_app: FastAPI, replica_client: Asy
         for sample in family.samples
         if sample.name == "weather_db_pool_size"
     }
-    size = replica_app.state.settings.pool_size
-    assert sizes == {"primary": size, "read": size}
+    settings = replica_app.state.settings
+    size, exports = settings.pool_size, settings.max_concurrent_exports
+    assert sizes == {"primary": size, "read": size, "export": exports}
 
 
 async def test_writes_through_the_read_engine_are_refused(replica_app: FastAPI) -> None:

@@ -25,7 +25,7 @@ def _cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
 
-ADMIN_TOKEN = "reliability-admin-token"
+ADMIN_TOKEN = "reliability-admin-token-7c1e5b9a2d4f"  # 32+: production
 HOSTILE: dict[str, str] = {
     # SQL fragments
     "quote": "1' OR '1'='1",

@@ -16,6 +16,7 @@ from weather_api.db.models import DataVersion
 
 # Caches may keep a copy but must revalidate: a load can change the data at any time.
 CACHE_CONTROL = "public, max-age=0, must-revalidate"
+VARY = "Accept, Accept-Encoding"
 # Built once: a statement reused hits SQLAlchemy's compiled cache without rebuilding its key.
 _CURRENT = select(DataVersion.version, DataVersion.changed_at)
 
@@ -49,7 +50,9 @@ async def conditional(request: Request, response: Response, session: ReadSession
     row = (await conn.execute(_CURRENT)).first()
     version = row.version if row else None
     etag = f'W/"{version}-{"csv" if wants_csv(request) else "json"}"'
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
+    # Vary as on the 200 a 304 stands for: its body depends on Accept (JSON or CSV) and on
+    # Accept-Encoding (gzipped or not).
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
     if _matches(request.headers.get("if-none-match", ""), etag):
         raise ApiError(304, "not modified", headers=headers)
     response.headers.update(headers)

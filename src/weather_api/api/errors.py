@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -66,8 +68,10 @@ def problem(
 
 
 def _param(loc: tuple[int | str, ...]) -> str:
-    # ("query", "page") -> "page"; a whole-model error has no field: name the location.
-    names = [str(part) for part in loc[1:]]
+    # ("query", "page") -> "page", ("query", "state", 0) -> "state": parameters as a user
+    # writes them, without the index of a repeated one. A whole-model error has no field:
+    # name the location.
+    names = [part for part in loc[1:] if isinstance(part, str)]
     return ".".join(names) if names else str(loc[0]) if loc else "request"
 
 
@@ -76,7 +80,7 @@ def _message(error: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown parameter"
     ctx = error.get("ctx") or {}
-    if "expected" in ctx:
+    if "expected" in ctx and str(ctx["expected"]) not in message:
         message += f" (allowed: {ctx['expected']})"
     return message
 
@@ -90,7 +94,9 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"param": _param(tuple(e["loc"])), "message": _message(e)} for e in exc.errors()]
+    # Once each: two bad values of a repeated parameter share one message.
+    pairs = dict.fromkeys((_param(tuple(e["loc"])), _message(e)) for e in exc.errors())
+    errors = [{"param": param, "message": message} for param, message in pairs]
     names = ", ".join(dict.fromkeys(e["param"] for e in errors))
     return problem(422, f"invalid request: {names}", errors=errors)
 
@@ -115,13 +121,17 @@ def _allowed_methods(request: Request) -> str:
         for method in _METHODS
         if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
     ]
+    if "GET" in allowed and "HEAD" not in allowed:  # served by middleware.Head
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
     return ", ".join(allowed)
 
 
 def database_unavailable(exc: BaseException) -> bool:
     """Errors that mean "the database cannot answer now", not "this request is wrong"."""
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | OSError):
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
         return True
+    if isinstance(exc, OSError):
+        return _raised_by_driver(exc)
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
@@ -137,6 +147,16 @@ def database_unavailable(exc: BaseException) -> bool:
         ):
             return True
     return False
+
+
+def _raised_by_driver(exc: OSError) -> bool:
+    """An OSError from connecting to the database (refused, unreachable, its socket gone)
+    comes through asyncpg or SQLAlchemy's pool unwrapped; one from anywhere else (a file
+    name too long, a full disk) is not the database's."""
+    return any(
+        frame.f_globals.get("__name__", "").startswith(("asyncpg.", "sqlalchemy."))
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
 
 
 # asyncpg's names: statement timeout, server shutting down, cannot connect now.
@@ -155,14 +175,18 @@ _UNAVAILABLE_STATES = ("08", "57P0", "57014", "53300")
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    if not database_unavailable(exc):
-        return await _unexpected(request, exc)
-    log.warning("database unavailable: %s", type(exc).__name__)
-    return problem(
-        503,
-        "the database is unavailable; try again shortly",
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
+    """Database and operating-system errors: 503 only when the database cannot answer."""
+    if database_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem(
+            503,
+            "the database is unavailable; try again shortly",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        log.error("out of disk space on %s %s: %s", request.method, request.url.path, exc)
+        return problem(507, "the server is out of disk space; it has been logged")
+    return await _unexpected(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,17 +1,24 @@
 """Whole results as CSV, streamed by PostgreSQL's COPY with backpressure: a slow client
-slows the query instead of filling memory, and a client that leaves cancels it."""
+slows the query instead of filling memory, and a client that leaves cancels it.
+
+Exports are bounded so that any number of exporting clients cannot starve pages and probes:
+a few at once per process (``WEATHER_MAX_CONCURRENT_EXPORTS``, past it a 503), each on a
+pool of its own (``create_export_engine``), and a client that stops reading is dropped by
+the server after ``WEATHER_SEND_TIMEOUT_S`` (``weather_api.server``), which cancels its COPY."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, suppress
+from typing import Any
 
 from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Receive, Scope, Send
 
+from weather_api.api.errors import RETRY_AFTER_S, problem
 from weather_api.db.queries import AnySelect
 
 _BUFFERED_CHUNKS = 8
@@ -26,10 +33,24 @@ class _FirstChunkFirst(StreamingResponse):
     client that leaves frees the connection at once, not when the garbage collector
     gets to it."""
 
+    def __init__(self, *args: Any, slots: asyncio.Semaphore, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slots = slots
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         source = self.body_iterator
         assert isinstance(source, AsyncGenerator)  # csv_response's body()
-        async with aclosing(source):
+        if self.slots.locked():
+            await source.aclose()  # not started: it holds no connection yet
+            busy = problem(
+                503,
+                "too many CSV exports are running; try again shortly, or page through the "
+                "JSON list",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+            await busy(scope, receive, send)
+            return
+        async with self.slots, aclosing(source):
             try:
                 first = await anext(source)
             except StopAsyncIteration:
@@ -48,6 +69,7 @@ def csv_response(
     engine: AsyncEngine,
     stmt: AnySelect,
     *,
+    slots: asyncio.Semaphore,
     filename: str,
     headers: dict[str, str],
     timeout_ms: int,
@@ -97,6 +119,7 @@ def csv_response(
 
     return _FirstChunkFirst(
         body(),
+        slots=slots,
         media_type="text/csv; charset=utf-8",
         headers=headers | {"Content-Disposition": f'attachment; filename="{filename}"'},
     )

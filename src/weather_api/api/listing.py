@@ -40,13 +40,14 @@ async def respond(
     reject_repeated(request, query)
     if wants_csv(request):
         settings: Settings = request.app.state.settings
-        # The export streams on a connection of its own for as long as the client reads:
-        # give the request's back first, or concurrent exports would hold every connection
-        # of the pool, each waiting for a second one.
+        # The export streams on a connection of its own pool for as long as the client
+        # reads: give the request's back first.
         await session.close()
+        database = get_database(request)
         return csv_response(
-            get_database(request).read_engine,
+            database.export_engine or database.read_engine,
             repo.select_items(query.filters),
+            slots=request.app.state.export_slots,
             filename=filename,
             headers=cache.headers,
             timeout_ms=settings.export_timeout_ms,

@@ -53,6 +53,7 @@ from weather_api.ingest.sources import (
 from weather_api.settings import Settings
 
 _JSON_LIMIT = 64 * 1024
+_NAME_MAX = 255  # bytes in a file name on Linux's file systems
 _CHUNK = 1 << 20
 
 
@@ -117,6 +118,12 @@ def _upload_name(filename: str | None, taken: set[str]) -> str:
     name = PurePosixPath((filename or "").replace("\\", "/")).name
     if name in ("", ".", "..") or "\x00" in name:
         raise ApiError(400, f"upload '{shown(filename or '')}' has no usable file name")
+    if len(name.encode()) > _NAME_MAX:
+        raise ApiError(
+            400,
+            f"upload name '{shown(name[:40])}'... is {len(name.encode())} bytes; "
+            f"at most {_NAME_MAX}",
+        )
     if name in taken:
         raise ApiError(400, f"two uploads are named '{shown(name)}'")
     taken.add(name)

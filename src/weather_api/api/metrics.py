@@ -76,9 +76,12 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
 
 
 def _pools(database: Database) -> dict[str, AsyncEngine]:
-    if database.read_engine is database.engine:
-        return {"primary": database.engine}
-    return {"primary": database.engine, "read": database.read_engine}
+    pools = {"primary": database.engine}
+    if database.read_engine is not database.engine:
+        pools["read"] = database.read_engine
+    if database.export_engine is not None:
+        pools["export"] = database.export_engine
+    return pools
 
 
 def _queue_pool(engine: AsyncEngine) -> QueuePool:

@@ -6,10 +6,12 @@ chunk instead of being buffered, and a request costs a few microseconds here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,6 +52,61 @@ def route_template(scope: Scope) -> str:
     return getattr(route, "path", None) or metrics.UNMATCHED
 
 
+def _single_vary(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Headers with one Vary naming each field once: the cache dependency names
+    Accept-Encoding for every response, and the gzip middleware adds it again to those it
+    compresses."""
+    others, fields = [], []
+    for name, value in headers:
+        if name.lower() == b"vary":
+            fields += [field.strip() for field in value.split(b",") if field.strip()]
+        else:
+            others.append((name, value))
+    if fields:
+        others.append((b"vary", b", ".join(dict.fromkeys(fields))))
+    return others
+
+
+class Head:
+    """HEAD wherever GET is: the request goes to the app as a GET, and the response leaves
+    with its status and headers, gzip's included, and no body. A streamed body (a CSV
+    export) is stopped after its first chunk, as if the client had left."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        done = asyncio.Event()
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] != "http.response.body":
+                await send(message)
+            elif not done.is_set():
+                done.set()
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        async def receive_until_done() -> Message:
+            # Tells a streaming response that the client has gone once the headers are out.
+            incoming = asyncio.ensure_future(receive())
+            finished = asyncio.ensure_future(done.wait())
+            await asyncio.wait({incoming, finished}, return_when=asyncio.FIRST_COMPLETED)
+            if incoming.done():
+                finished.cancel()
+                return incoming.result()
+            incoming.cancel()
+            return {"type": "http.disconnect"}
+
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive_until_done, headers_only)
+        finally:
+            # The route the router chose, for the access log and metrics outside.
+            scope.update({k: as_get[k] for k in ("route", "endpoint") if k in as_get})
+
+
 class RequestContext:
     def __init__(self, app: ASGIApp, *, record_metrics: bool) -> None:
         self.app = app
@@ -69,7 +126,8 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), header]}
+                headers = _single_vary(message.get("headers", ()))
+                message = {**message, "headers": [*headers, header]}
             await send(message)
 
         try:

@@ -128,6 +128,7 @@ def create_engine(
     *,
     pool_size: int | None = None,
     statement_timeout_ms: int | None = None,
+    application_name: str = "weather-api",
 ) -> AsyncEngine:
     timeout_ms = statement_timeout_ms or settings.statement_timeout_ms
     engine = create_async_engine(
@@ -141,7 +142,7 @@ def create_engine(
             "command_timeout": timeout_ms / 1000 + 5,
             # JIT compiles for tens of ms on large scans; our queries are short.
             "server_settings": {
-                "application_name": "weather-api",
+                "application_name": application_name,
                 "jit": "off",
                 "statement_timeout": str(timeout_ms),
             },
@@ -160,6 +161,19 @@ def create_load_engine(url: str, settings: Settings) -> AsyncEngine:
     )
 
 
+def create_export_engine(url: str, settings: Settings) -> AsyncEngine:
+    """CSV exports' own pool, as large as the number of exports allowed at once: an export
+    holds its connection for as long as its client reads, and must never take one that
+    pages and readiness need. Its statements get the export time limit."""
+    return create_engine(
+        url,
+        settings,
+        pool_size=settings.max_concurrent_exports,
+        statement_timeout_ms=settings.export_timeout_ms,
+        application_name="weather-api-export",
+    )
+
+
 def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
     config = Config(ALEMBIC_INI)
     config.attributes["url"] = url
@@ -174,10 +188,12 @@ def migrate(url: str) -> None:
 
 @dataclass
 class Database:
-    """The primary (loads, migrations) and the engine GETs read from (a replica, if set)."""
+    """The primary (loads, migrations), the engine GETs read from (a replica, if set) and
+    the one CSV exports stream from (the read database, on a pool of its own)."""
 
     engine: AsyncEngine
     read_engine: AsyncEngine
+    export_engine: AsyncEngine | None = None
 
     def __post_init__(self) -> None:
         # GETs only read, each statement on its own snapshot as under READ COMMITTED
@@ -189,3 +205,5 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+        if self.export_engine is not None:
+            await self.export_engine.dispose()
