@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
 
-from weather_api.api import health, loads, metrics, stations, weather, yields
+from weather_api.api import health, loads, metrics, stations, summaries, weather, yields
 from weather_api.api.errors import install_error_handlers
 from weather_api.api.middleware import RequestContext
 from weather_api.db.engine import Database, create_engine, create_load_engine, database_url
@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
     # Added last, so outermost: its timing includes compression.
     app.add_middleware(RequestContext, record_metrics=settings.metrics_enabled)
-    for module in (weather, stations, yields, health, loads):
+    for module in (weather, summaries, stations, yields, health, loads):
         app.include_router(module.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)

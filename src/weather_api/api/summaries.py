@@ -1,0 +1,118 @@
+"""/api/weather/summary: period summaries with degree days and missing-day rules;
+/api/weather/normals: monthly normals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from weather_api.api.caching import CacheDep
+from weather_api.api.dependencies import ReadSessionDep
+from weather_api.api.listing import list_responses, respond
+from weather_api.api.schemas import (
+    _DEFINITIONS,
+    NormalsItem,
+    NormalsQuery,
+    Page,
+    SummaryItem,
+    SummaryQuery,
+)
+from weather_api.db.climate import NormalsRepository, SummaryRepository
+
+router = APIRouter(prefix="/api/weather", tags=["climate"])
+# Real answers over the full dataset, each named by its request (tests replay them).
+EXAMPLES: dict[str, dict[str, Any]] = json.loads(
+    (Path(__file__).with_name("climate_examples.json")).read_text()
+)
+
+
+def responses(csv_example: str, operation: str) -> dict[int | str, dict[str, Any]]:
+    """The list responses, with the named JSON examples of ``operation``."""
+    shared = list_responses(csv_example)
+    examples = {
+        name: {"summary": example["summary"], "value": example["value"]}
+        for name, example in EXAMPLES.items()
+        if example["operation"] == operation
+    }
+    content = shared[200]["content"] | {"application/json": {"examples": examples}}
+    ok = shared[200] | {"content": content}
+    return shared | {200: ok}
+
+
+@router.get(
+    "/summary",
+    summary="Monthly, yearly, seasonal or whole-range summaries per station",
+    description=(
+        "Per station and period: mean max and min temperature (°C), precipitation total "
+        "(mm), growing and extreme degree days (°C·days), each with the days it stands on, "
+        "sorted by station and period. Periods: `month` (default), `year`, `season` "
+        "(`season_start` to `season_end` of each year, default 04-01 to 09-30) or `all`; "
+        "every station and every period of the range is listed, even with no data. With "
+        "`anomalies=true` (monthly only) each figure gains its departure from the normal "
+        "of its station and month over the whole data.\n" + _DEFINITIONS
+    ),
+    response_model=Page[SummaryItem],
+    responses=responses(
+        "station_id,period_start,period_end,days,max_temp_days,min_temp_days,"
+        "precipitation_days,avg_max_temp_c,avg_min_temp_c,total_precipitation_mm,gdd,edd,"
+        "degree_days_days\n"
+        "USC00110072,1985-01-01,1985-01-31,31,31,31,31,-4.21,-14.5,41.2,0,0,31\n",
+        "summary",
+    ),
+)
+async def list_weather_summary(
+    request: Request,
+    response: Response,
+    query: Annotated[SummaryQuery, Query()],
+    session: ReadSessionDep,
+    cache: CacheDep,
+) -> Any:
+    return await respond(
+        request,
+        response,
+        query=query,
+        cache=cache,
+        session=session,
+        repo=SummaryRepository(session),
+        filename="weather-summary.csv",
+    )
+
+
+@router.get(
+    "/normals",
+    summary="Monthly normals per station",
+    description=(
+        "Per station and calendar month (1 to 12): the mean over the years `start_year` to "
+        "`end_year` (default the whole data: 1985 to 2014, thirty years) of the month's mean "
+        "maximum and minimum temperature (°C) and of its precipitation total (mm), counting "
+        "only the years whose month misses at most `max_missing` (default 5) days of that "
+        "variable, with the number of years each figure stands on; `null` when fewer than "
+        "80% of the years of the range count (the WMO guideline for normals).\n" + _DEFINITIONS
+    ),
+    response_model=Page[NormalsItem],
+    responses=responses(
+        "station_id,month,avg_max_temp_c,avg_min_temp_c,total_precipitation_mm,"
+        "max_temp_years,min_temp_years,precipitation_years\n"
+        "USC00110072,1,-0.64,-10.72,41.5,30,30,30\n",
+        "normals",
+    ),
+)
+async def list_weather_normals(
+    request: Request,
+    response: Response,
+    query: Annotated[NormalsQuery, Query()],
+    session: ReadSessionDep,
+    cache: CacheDep,
+) -> Any:
+    return await respond(
+        request,
+        response,
+        query=query,
+        cache=cache,
+        session=session,
+        repo=NormalsRepository(session),
+        filename="weather-normals.csv",
+    )
