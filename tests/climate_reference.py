@@ -7,8 +7,9 @@ import calendar
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tests.sample import Day
 
@@ -57,7 +58,11 @@ def summary(
     """One station-period's item, unrounded."""
     p = p or Params()
     days = (end - start).days + 1
-    maxes, mins, prcps, gdds, edds = [], [], [], [], []
+    maxes: list[int] = []
+    mins: list[int] = []
+    prcps: list[int] = []
+    gdds: list[float] = []
+    edds: list[float] = []
     for day in dates(start, end):
         tmax, tmin, prcp = station.get(day, (None, None, None))
         if tmax is not None:
@@ -71,7 +76,7 @@ def summary(
             gdds.append(gdd(hi, lo, p.base, p.cap))
             edds.append(edd(hi, lo, p.threshold))
 
-    def figure(values: list[float], n: int, scale: float = 1.0) -> float | None:
+    def figure(values: Sequence[float], n: int, scale: float = 1.0) -> float | None:
         if not n or (p.max_missing is not None and days - n > p.max_missing):
             return None
         return sum(values) * scale
@@ -105,10 +110,10 @@ def months(first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
 
 def normals(
     station: dict[dt.date, Values], first_year: int, last_year: int, max_missing: int = 5
-) -> dict[int, dict[str, object]]:
+) -> dict[int, dict[str, Any]]:
     """Per calendar month: the mean over the years whose month misses at most
     ``max_missing`` days of a variable, and those years' count; None below 80%."""
-    out = {}
+    out: dict[int, dict[str, Any]] = {}
     years = last_year - first_year + 1
     for month in range(1, 13):
         counted: dict[str, list[float]] = {"max": [], "min": [], "prcp": []}

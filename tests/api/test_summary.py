@@ -40,7 +40,9 @@ async def items(client: AsyncClient, path: str, **params: Any) -> list[dict[str,
     return list(body["items"])
 
 
-def mismatches(expected: dict[str, Any], actual: dict[str, Any], names: tuple[str, ...]) -> list:
+def mismatches(
+    expected: dict[str, Any], actual: dict[str, Any], names: tuple[str, ...]
+) -> list[Any]:
     return [(n, expected[n], actual[n]) for n in names if not close(expected[n], actual[n])]
 
 
