@@ -9,6 +9,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tests.sample import Day
@@ -21,6 +22,20 @@ def by_station(days: Iterable[Day]) -> dict[str, dict[dt.date, Values]]:
     for d in days:
         stations[d.station_id][d.date] = (d.max_temp, d.min_temp, d.precipitation)
     return dict(stations)
+
+
+def read_stations(root: Path) -> dict[str, dict[dt.date, Values]]:
+    """Every station file under root/wx_data, read directly (faster than tests.sample's
+    read_days on the 1.7 million days of the full data): -9999 is missing."""
+    stations = {}
+    for path in sorted((root / "wx_data").glob("*.txt")):
+        days: dict[dt.date, Values] = {}
+        for line in path.read_text().splitlines():
+            date, *fields = line.split("\t")
+            tmax, tmin, prcp = (None if v.strip() == "-9999" else int(v) for v in fields)
+            days[dt.date(int(date[:4]), int(date[4:6]), int(date[6:8]))] = (tmax, tmin, prcp)
+        stations[path.stem] = days
+    return stations
 
 
 @dataclass(frozen=True)
