@@ -193,7 +193,7 @@ async def test_every_monthly_anomaly(full_client: AsyncClient, stations: Station
             if figures[figure] is None or normal[figure] is None:
                 expected = None
             else:
-                expected = figures[figure] - normal[figure]  # type: ignore[operator]
+                expected = figures[figure] - normal[figure]
                 checked += 1
             if not close(expected, row[anomaly]):
                 wrong.append((row["station_id"], start, anomaly, expected, row[anomaly]))
