@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import ReadSessionDep
-from weather_api.api.listing import list_responses, respond
+from weather_api.api.examples import list_responses_with_examples
+from weather_api.api.listing import respond
 from weather_api.api.schemas import (
     _DEFINITIONS,
     NormalsItem,
@@ -23,23 +22,6 @@ from weather_api.api.schemas import (
 from weather_api.db.climate import NormalsRepository, SummaryRepository
 
 router = APIRouter(prefix="/api/weather", tags=["climate"])
-# Real answers over the full dataset, each named by its request (tests replay them).
-EXAMPLES: dict[str, dict[str, Any]] = json.loads(
-    (Path(__file__).with_name("climate_examples.json")).read_text()
-)
-
-
-def responses(csv_example: str, operation: str) -> dict[int | str, dict[str, Any]]:
-    """The list responses, with the named JSON examples of ``operation``."""
-    shared = list_responses(csv_example)
-    examples = {
-        name: {"summary": example["summary"], "value": example["value"]}
-        for name, example in EXAMPLES.items()
-        if example["operation"] == operation
-    }
-    content = shared[200]["content"] | {"application/json": {"examples": examples}}
-    ok = shared[200] | {"content": content}
-    return shared | {200: ok}
 
 
 @router.get(
@@ -55,7 +37,7 @@ def responses(csv_example: str, operation: str) -> dict[int | str, dict[str, Any
         "of its station and month over the whole data.\n" + _DEFINITIONS
     ),
     response_model=Page[SummaryItem],
-    responses=responses(
+    responses=list_responses_with_examples(
         "station_id,period_start,period_end,days,max_temp_days,min_temp_days,"
         "precipitation_days,avg_max_temp_c,avg_min_temp_c,total_precipitation_mm,gdd,edd,"
         "degree_days_days\n"
@@ -93,7 +75,7 @@ async def list_weather_summary(
         "80% of the years of the range count (the WMO guideline for normals).\n" + _DEFINITIONS
     ),
     response_model=Page[NormalsItem],
-    responses=responses(
+    responses=list_responses_with_examples(
         "station_id,month,avg_max_temp_c,avg_min_temp_c,total_precipitation_mm,"
         "max_temp_years,min_temp_years,precipitation_years\n"
         "USC00110072,1,-0.64,-10.72,41.5,30,30,30\n",

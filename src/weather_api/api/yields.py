@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import ReadSessionDep
-from weather_api.api.listing import list_responses, respond
+from weather_api.api.examples import list_responses_with_examples
+from weather_api.api.listing import respond
 from weather_api.api.schemas import Page, YieldItem, YieldQuery
 from weather_api.db.climate import SEASON_YIELD_COLUMNS, SeasonYieldRepository
 from weather_api.db.queries import ListRepository, YieldRepository
@@ -35,7 +36,7 @@ def _nest_season(row: dict[str, Any]) -> dict[str, Any]:
     "",
     summary="US corn grain yield",
     response_model=Page[YieldItem],
-    responses=list_responses("year,corn_grain_yield_kt\n1985,225447\n"),
+    responses=list_responses_with_examples("year,corn_grain_yield_kt\n1985,225447\n", "yield"),
 )
 async def list_yield(
     request: Request,

@@ -14,7 +14,6 @@ import calendar
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache
 from typing import Any, Literal
 
@@ -50,33 +49,33 @@ NORMALS_MIN_SHARE = 0.8  # WMO: a normal needs 80% of its years
 
 
 def default_degree_day_params() -> dict[str, Any]:
-    return {"gdd_base_c": Decimal(GDD_BASE_C), "gdd_cap_c": Decimal(GDD_CAP_C)} | {
-        "edd_threshold_c": EDD_THRESHOLD_C
-    }
+    return DegreeDays().params()
 
 
-# A day's temperatures, in °C, the larger one taken as the maximum (737 days of the data
-# have min > max): numeric for GDD (exact), double precision for EDD (asin, cos).
-_DAY = (
-    "CROSS JOIN LATERAL (SELECT greatest(o.max_temp, o.min_temp) / 10.0 AS hi, "
-    "least(o.max_temp, o.min_temp) / 10.0 AS lo) AS t "
-    "CROSS JOIN LATERAL (SELECT CAST(t.hi AS float8) AS hi, CAST(t.lo AS float8) AS lo, "
-    "CAST(t.hi + t.lo AS float8) / 2 AS m, CAST(t.hi - t.lo AS float8) / 2 AS a) AS f"
-)
+# Per day, in stored tenths and double precision (GDD of integer tenths are multiples of a
+# half, exact in binary; EDD needs asin and cos): the larger of the two temperatures is
+# the maximum (737 days of the data have min > max). Both formulas scale with the
+# temperatures, so sums in tenths divide by 10 once.
+_HI = "CAST(greatest(o.max_temp, o.min_temp) AS float8)"
+_LO = "CAST(least(o.max_temp, o.min_temp) AS float8)"
 _BOTH = "o.max_temp IS NOT NULL AND o.min_temp IS NOT NULL"
-_BASE, _CAP = "CAST(:gdd_base_c AS numeric)", "CAST(:gdd_cap_c AS numeric)"
-_B = "CAST(:edd_threshold_c AS float8)"
+_BASE, _CAP, _B = (
+    "CAST(:gdd_base_t AS float8)",
+    "CAST(:gdd_cap_t AS float8)",
+    "CAST(:edd_t AS float8)",
+)
 # Modified (86/50) growing degree days: each temperature clamped to [base, cap].
 _GDD = (
-    f"(least(greatest(t.hi, {_BASE}), {_CAP}) + least(greatest(t.lo, {_BASE}), {_CAP})) / 2"
+    f"(least(greatest({_HI}, {_BASE}), {_CAP}) + least(greatest({_LO}, {_BASE}), {_CAP})) / 2"
     f" - {_BASE}"
 )
-# Single sine (Baskerville and Emin, 1969) above the threshold b. Between the cases
-# hi > b > lo, so a > 0.
+# Single sine (Baskerville and Emin, 1969) above the threshold b, with M the mean and A
+# the half range; between the two first cases hi > b > lo, so A > 0.
+_M, _A = f"({_HI} + {_LO}) / 2", f"({_HI} - {_LO}) / 2"
+_THETA = f"asin(({_B} - {_M}) / ({_A}))"
 _EDD = (
-    f"CASE WHEN f.hi <= {_B} THEN 0 WHEN f.lo >= {_B} THEN f.m - {_B} "
-    f"ELSE ((f.m - {_B}) * (pi() / 2 - asin(({_B} - f.m) / f.a)) "
-    f"+ f.a * cos(asin(({_B} - f.m) / f.a))) / pi() END"
+    f"CASE WHEN {_HI} <= {_B} THEN 0 WHEN {_LO} >= {_B} THEN {_M} - {_B} "
+    f"ELSE (({_M} - {_B}) * (pi() / 2 - {_THETA}) + {_A} * cos({_THETA})) / pi() END"
 )
 # The aggregates of a station's observations over some days, by name.
 _AGGREGATES = (
@@ -86,18 +85,18 @@ _AGGREGATES = (
     ("min_n", "count(o.min_temp)"),
     ("prcp_sum", "sum(o.precipitation)"),
     ("prcp_n", "count(o.precipitation)"),
-    ("gdd", f"sum({_GDD}) FILTER (WHERE {_BOTH})"),
-    ("edd", f"sum({_EDD}) FILTER (WHERE {_BOTH})"),
+    ("gdd", f"sum({_GDD}) FILTER (WHERE {_BOTH}) / 10"),
+    ("edd", f"sum({_EDD}) FILTER (WHERE {_BOTH}) / 10"),
     ("dd_n", f"count(*) FILTER (WHERE {_BOTH})"),
 )
 _FROM_OBSERVATIONS = (
-    ", ".join(f"{expr} AS {name}" for name, expr in _AGGREGATES) + f" FROM observations AS o {_DAY}"
+    ", ".join(f"{expr} AS {name}" for name, expr in _AGGREGATES) + " FROM observations AS o"
 )
 _FROM_MONTHS = (
-    "sum(m.max_temp_sum) AS max_sum, coalesce(sum(m.max_temp_days), 0) AS max_n, "
-    "sum(m.min_temp_sum) AS min_sum, coalesce(sum(m.min_temp_days), 0) AS min_n, "
-    "sum(m.precipitation_sum) AS prcp_sum, coalesce(sum(m.precipitation_days), 0) AS prcp_n, "
-    "sum(m.gdd) AS gdd, sum(m.edd) AS edd, coalesce(sum(m.degree_days_days), 0) AS dd_n "
+    "sum(m.max_temp_sum) AS max_sum, sum(m.max_temp_days) AS max_n, "
+    "sum(m.min_temp_sum) AS min_sum, sum(m.min_temp_days) AS min_n, "
+    "sum(m.precipitation_sum) AS prcp_sum, sum(m.precipitation_days) AS prcp_n, "
+    "sum(m.gdd) AS gdd, sum(m.edd) AS edd, sum(m.degree_days_days) AS dd_n "
     "FROM monthly_stats AS m"
 )
 _MONTHLY_COLUMNS = (
@@ -116,7 +115,7 @@ MONTHLY_REFRESH_SQL = (
     f"INSERT INTO monthly_stats (station_id, month, {', '.join(_MONTHLY_COLUMNS)}) "
     "SELECT o.station_id, CAST(date_trunc('month', o.date) AS date), "
     + ", ".join(expr for _, expr in _AGGREGATES)
-    + f" FROM observations AS o {_DAY} {{stations}} GROUP BY 1, 2 "
+    + " FROM observations AS o {stations} GROUP BY 1, 2 "
     "ON CONFLICT (station_id, month) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _MONTHLY_COLUMNS)
 )
@@ -149,11 +148,12 @@ class DegreeDays:
     def default(self) -> bool:
         return self == DegreeDays()
 
-    def params(self) -> dict[str, Any]:
+    def params(self) -> dict[str, float]:
+        """In tenths, as the observations are stored."""
         return {
-            "gdd_base_c": Decimal(str(self.gdd_base_c)),
-            "gdd_cap_c": Decimal(str(self.gdd_cap_c)),
-            "edd_threshold_c": float(self.edd_threshold_c),
+            "gdd_base_t": self.gdd_base_c * 10,
+            "gdd_cap_t": self.gdd_cap_c * 10,
+            "edd_t": self.edd_threshold_c * 10,
         }
 
 
@@ -178,8 +178,8 @@ class Season:
         }
 
 
-_LO = "(SELECT coalesce(CAST(:start_date AS date), min(month)) FROM monthly_stats)"
-_HI = (
+_FIRST = "(SELECT coalesce(CAST(:start_date AS date), min(month)) FROM monthly_stats)"
+_LAST = (
     "(SELECT coalesce(CAST(:end_date AS date), "
     "CAST(max(month) + interval '1 month - 1 day' AS date)) FROM monthly_stats)"
 )
@@ -205,6 +205,10 @@ _PERIODS = {
 }
 
 
+def _tenths(value: str) -> str:
+    return f"CAST({value} AS float8) / 10"
+
+
 def _figure(value: str, n: str, missing: str, scale: str = "") -> str:
     """A figure, NULL when it stands on no day or its missing days exceed max_missing."""
     return (
@@ -213,35 +217,80 @@ def _figure(value: str, n: str, missing: str, scale: str = "") -> str:
     )
 
 
+# With whole months: each monthly row's period, as the periods CTE has it (clipped).
+_MONTH_PERIOD = {
+    "month": "m.month",
+    "year": "greatest(CAST(date_trunc('year', m.month) AS date), b.lo)",
+    "season": (
+        "greatest(make_date(CAST(date_part('year', m.month) AS int), "
+        "CAST(:season_start_month AS int), 1), b.lo)"
+    ),
+    "all": "b.lo",
+}
+_IN_SEASON = (
+    "AND CAST(date_part('month', m.month) AS int) BETWEEN CAST(:season_start_month AS int) "
+    "AND CAST(:season_end_month AS int)"
+)
+
+
 @cache
 def _figures_sql(period: Period, months: bool, stations: bool) -> str:
-    """Per station and period: the unrounded figures (°C, mm, °C·days) and day counts."""
-    where_station = "WHERE s.station_id = ANY(CAST(:station_id AS text[]))" if stations else ""
-    source = (
-        f"SELECT {_FROM_MONTHS} WHERE m.station_id = s.station_id "
-        "AND m.month BETWEEN p.period_start AND p.period_end"
-        if months
-        else f"SELECT {_FROM_OBSERVATIONS} WHERE o.station_id = s.station_id "
-        "AND o.date BETWEEN p.period_start AND p.period_end"
-    )
+    """Per station and period: the unrounded figures (°C, mm, °C·days) and day counts.
+
+    From monthly rows, one pass groups them by period (an index range scan by station or
+    by month); from observations, each station-period is an index range scan."""
+    in_stations = "s.station_id = ANY(CAST(:station_id AS text[]))"
+    where_station = f"WHERE {in_stations}" if stations else ""
+    if months and period == "month":
+        # A month is its own period: its row, found by primary key.
+        source = (
+            "SELECT m.station_id, m.month AS period_start, m.max_temp_sum AS max_sum, "
+            "m.max_temp_days AS max_n, m.min_temp_sum AS min_sum, m.min_temp_days AS min_n, "
+            "m.precipitation_sum AS prcp_sum, m.precipitation_days AS prcp_n, m.gdd, m.edd, "
+            "m.degree_days_days AS dd_n FROM monthly_stats AS m"
+        )
+        join = (
+            f"LEFT JOIN ({source}) AS a ON a.station_id = s.station_id "
+            "AND a.period_start = p.period_start"
+        )
+    elif months:
+        source = (
+            f"SELECT m.station_id, {_MONTH_PERIOD[period]} AS period_start, {_FROM_MONTHS}, "
+            "bounds AS b WHERE m.month BETWEEN b.lo AND b.hi "
+            + (_IN_SEASON if period == "season" else "")
+            + (f" AND {in_stations.replace('s.', 'm.')}" if stations else "")
+            + " GROUP BY 1, 2"
+        )
+        join = (
+            f"LEFT JOIN ({source}) AS a ON a.station_id = s.station_id "
+            "AND a.period_start = p.period_start"
+        )
+    else:
+        source = (
+            f"SELECT {_FROM_OBSERVATIONS} WHERE o.station_id = s.station_id "
+            "AND o.date BETWEEN p.period_start AND p.period_end"
+        )
+        join = f"CROSS JOIN LATERAL ({source}) AS a"
     days = "(p.period_end - p.period_start + 1)"
+    n = {k: f"coalesce(a.{k}, 0)" for k in ("max_n", "min_n", "prcp_n", "dd_n")}
+    max_c = _figure(_tenths("a.max_sum") + " / a.max_n", n["max_n"], f"{days} - a.max_n")
+    min_c = _figure(_tenths("a.min_sum") + " / a.min_n", n["min_n"], f"{days} - a.min_n")
+    prcp_mm = _figure(_tenths("a.prcp_sum"), n["prcp_n"], f"{days} - a.prcp_n")
     return (
-        f"WITH bounds AS (SELECT {_LO} AS lo, {_HI} AS hi), periods AS ({_PERIODS[period]}) "
+        f"WITH bounds AS (SELECT {_FIRST} AS lo, {_LAST} AS hi), periods AS ({_PERIODS[period]}) "
         f"SELECT s.station_id, s.state, p.period_start, p.period_end, {days} AS days, "
-        "a.max_n AS max_temp_days, a.min_n AS min_temp_days, a.prcp_n AS precipitation_days, "
-        f"{_figure('a.max_sum / 10.0 / a.max_n', 'a.max_n', f'{days} - a.max_n')} AS max_c, "
-        f"{_figure('a.min_sum / 10.0 / a.min_n', 'a.min_n', f'{days} - a.min_n')} AS min_c, "
-        f"{_figure('a.prcp_sum / 10.0', 'a.prcp_n', f'{days} - a.prcp_n')} AS prcp_mm, "
-        f"{_figure('a.gdd', 'a.dd_n', f'{days} - a.dd_n')} AS gdd, "
-        f"{_figure('a.edd', 'a.dd_n', f'{days} - a.dd_n')} AS edd, "
-        "a.dd_n AS degree_days_days "
-        f"FROM stations AS s CROSS JOIN periods AS p CROSS JOIN LATERAL ({source}) AS a "
-        f"{where_station}"
+        f"{n['max_n']} AS max_temp_days, {n['min_n']} AS min_temp_days, "
+        f"{n['prcp_n']} AS precipitation_days, "
+        f"{max_c} AS max_c, {min_c} AS min_c, {prcp_mm} AS prcp_mm, "
+        f"{_figure('a.gdd', n['dd_n'], f'{days} - a.dd_n')} AS gdd, "
+        f"{_figure('a.edd', n['dd_n'], f'{days} - a.dd_n')} AS edd, "
+        f"{n['dd_n']} AS degree_days_days "
+        f"FROM stations AS s CROSS JOIN periods AS p {join} {where_station}"
     )
 
 
 def _r2(value: str) -> str:
-    return f"CAST(round(CAST({value} AS numeric), 2) AS float8)"
+    return f"round(CAST({value} AS float8) * 100) / 100"
 
 
 def _normals_sql(stations: bool) -> str:
@@ -499,7 +548,8 @@ def _season_yield_paged(months: bool, states: bool) -> _Paged:
     )
     sql = (
         f"SELECT y.year, y.corn_grain_yield_kt, {means} FROM corn_yields AS y "
-        f"LEFT JOIN ({figures}) AS f ON extract(year FROM f.period_start) = y.year {state} "
+        f"LEFT JOIN ({figures}) AS f "
+        f"ON CAST(date_part('year', f.period_start) AS int) = y.year {state} "
         "WHERE (CAST(:start_year AS int) IS NULL OR y.year >= CAST(:start_year AS int)) "
         "AND (CAST(:end_year AS int) IS NULL OR y.year <= CAST(:end_year AS int)) "
         "GROUP BY y.year ORDER BY y.year"
