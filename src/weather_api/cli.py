@@ -149,7 +149,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
     migrate(_primary_url(settings))
     rows = asyncio.run(_stats(settings))
-    print(f"recomputed {rows} station-years")
+    print(f"recomputed {rows} station-years and their months")
     return 0
 
 
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     load.set_defaults(handler=cmd_load)
 
-    commands.add_parser("stats", help="recompute every station's yearly stats").set_defaults(
+    commands.add_parser("stats", help="recompute every station's yearly and monthly stats").set_defaults(
         handler=cmd_stats
     )
 
