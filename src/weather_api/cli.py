@@ -181,9 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     load.set_defaults(handler=cmd_load)
 
-    commands.add_parser("stats", help="recompute every station's yearly and monthly stats").set_defaults(
-        handler=cmd_stats
-    )
+    commands.add_parser(
+        "stats", help="recompute every station's yearly and monthly stats"
+    ).set_defaults(handler=cmd_stats)
 
     smoke = commands.add_parser(
         "smoke",

@@ -16,6 +16,7 @@ from sqlalchemy import make_url
 
 from tests.climate_reference import Params, close, months, normals, read_stations, summary
 from tests.conftest import SHARED_DATA, create_database, drop_database, settings_for
+from weather_api.api.examples import EXAMPLES
 from weather_api.app import create_app
 from weather_api.db.engine import create_engine
 from weather_api.ingest.loader import Loader
@@ -236,3 +237,12 @@ async def test_every_season_beside_the_yield(
             if row[count] != len(values) or not close(mean, row[figure]):
                 wrong.append((year, figure, len(values), mean, row[count], row[figure]))
     assert not wrong, wrong[:10]
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+async def test_documented_examples_are_real_answers(full_client: AsyncClient, name: str) -> None:
+    example = EXAMPLES[name]
+    path = example["summary"].removeprefix("GET ")
+    response = await full_client.get(path, headers={"Host": "localhost:8000"})
+    assert response.status_code == 200, response.text
+    assert response.json() == example["value"]
