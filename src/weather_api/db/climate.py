@@ -242,17 +242,18 @@ def _figures_sql(period: Period, months: bool, stations: bool) -> str:
     in_stations = "s.station_id = ANY(CAST(:station_id AS text[]))"
     where_station = f"WHERE {in_stations}" if stations else ""
     if months and period == "month":
-        # A month is its own period: its row, found by primary key.
+        # A month is its own period: its row, found by primary key in the grid's order.
         source = (
-            "SELECT m.station_id, m.month AS period_start, m.max_temp_sum AS max_sum, "
+            "SELECT m.max_temp_sum AS max_sum, "
             "m.max_temp_days AS max_n, m.min_temp_sum AS min_sum, m.min_temp_days AS min_n, "
             "m.precipitation_sum AS prcp_sum, m.precipitation_days AS prcp_n, m.gdd, m.edd, "
-            "m.degree_days_days AS dd_n FROM monthly_stats AS m"
+            "m.degree_days_days AS dd_n FROM monthly_stats AS m "
+            "WHERE m.station_id = g.station_id AND m.month = g.period_start "
+            # A fence: pulled up into a hash join, the rows would lose the grid's order and
+            # be sorted again, wide.
+            "OFFSET 0"
         )
-        join = (
-            f"LEFT JOIN ({source}) AS a ON a.station_id = s.station_id "
-            "AND a.period_start = p.period_start"
-        )
+        join = f"LEFT JOIN LATERAL ({source}) AS a ON true"
     elif months:
         source = (
             f"SELECT m.station_id, {_MONTH_PERIOD[period]} AS period_start, {_FROM_MONTHS}, "
@@ -262,30 +263,33 @@ def _figures_sql(period: Period, months: bool, stations: bool) -> str:
             + " GROUP BY 1, 2"
         )
         join = (
-            f"LEFT JOIN ({source}) AS a ON a.station_id = s.station_id "
-            "AND a.period_start = p.period_start"
+            f"LEFT JOIN ({source}) AS a ON a.station_id = g.station_id "
+            "AND a.period_start = g.period_start"
         )
     else:
         source = (
-            f"SELECT {_FROM_OBSERVATIONS} WHERE o.station_id = s.station_id "
-            "AND o.date BETWEEN p.period_start AND p.period_end"
+            f"SELECT {_FROM_OBSERVATIONS} WHERE o.station_id = g.station_id "
+            "AND o.date BETWEEN g.period_start AND g.period_end"
         )
         join = f"CROSS JOIN LATERAL ({source}) AS a"
-    days = "(p.period_end - p.period_start + 1)"
+    days = "(g.period_end - g.period_start + 1)"
     n = {k: f"coalesce(a.{k}, 0)" for k in ("max_n", "min_n", "prcp_n", "dd_n")}
     max_c = _figure(_tenths("a.max_sum") + " / a.max_n", n["max_n"], f"{days} - a.max_n")
     min_c = _figure(_tenths("a.min_sum") + " / a.min_n", n["min_n"], f"{days} - a.min_n")
     prcp_mm = _figure(_tenths("a.prcp_sum"), n["prcp_n"], f"{days} - a.prcp_n")
     return (
         f"WITH bounds AS (SELECT {_FIRST} AS lo, {_LAST} AS hi), periods AS ({_PERIODS[period]}) "
-        f"SELECT s.station_id, s.state, p.period_start, p.period_end, {days} AS days, "
+        f"SELECT g.station_id, g.state, g.period_start, g.period_end, {days} AS days, "
         f"{n['max_n']} AS max_temp_days, {n['min_n']} AS min_temp_days, "
         f"{n['prcp_n']} AS precipitation_days, "
         f"{max_c} AS max_c, {min_c} AS min_c, {prcp_mm} AS prcp_mm, "
         f"{_figure('a.gdd', n['dd_n'], f'{days} - a.dd_n')} AS gdd, "
         f"{_figure('a.edd', n['dd_n'], f'{days} - a.dd_n')} AS edd, "
         f"{n['dd_n']} AS degree_days_days "
-        f"FROM stations AS s CROSS JOIN periods AS p {join} {where_station}"
+        # The grid sorted on its own, narrow: the joins keep its order, so the list's
+        # ORDER BY sorts nothing wide.
+        "FROM (SELECT s.station_id, s.state, p.period_start, p.period_end "
+        f"FROM stations AS s CROSS JOIN periods AS p {where_station} ORDER BY 1, 3) AS g {join}"
     )
 
 
