@@ -548,7 +548,8 @@ def depth_table(
         label = shape.label
         for conns in sorted({c.connections for c in cells}):
             first, cell = by.get((base, conns)), by.get((shape.key, conns))
-            if first is None or cell is None:
+            # A cell with no answered request (a CSV slower than the run) has no ratio.
+            if first is None or cell is None or not (first.requests and cell.requests):
                 continue
             p50, p99 = cell.p50_ms / first.p50_ms, cell.p99_ms / first.p99_ms
             cpu = (cell.server_ms + cell.database_ms) / max(
