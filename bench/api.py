@@ -87,6 +87,63 @@ SHAPES = (
     Shape("csv", "Full CSV of one station", f"/api/weather?station_id={STATION}&format=csv", False),
 )
 DEPTH_SHAPES = ("deep", "cursor")  # each within MAX_DEPTH_RATIO of "first"
+_SEASON_2012 = "/api/weather/summary?period=season&start_date=2012-01-01&end_date=2012-12-31"
+_CUSTOM_SEASON = "season_start=05-15&season_end=08-31&gdd_base_c=8&edd_threshold_c=30"
+# The climate endpoints (``--suite climate``): default parameters, which monthly_stats
+# answers, and custom ones, which aggregate observations.
+CLIMATE_SHAPES = (
+    Shape(
+        "summary-months",
+        "One station's 360 monthly summaries",
+        f"/api/weather/summary?station_id={STATION}&page_size=360",
+    ),
+    Shape(
+        "summary-months-custom",
+        "The same, custom degree days",
+        f"/api/weather/summary?station_id={STATION}&page_size=360&gdd_base_c=8&edd_threshold_c=30",
+    ),
+    Shape(
+        "summary-seasons",
+        "All stations' seasons of one year",
+        f"{_SEASON_2012}&page_size=167",
+    ),
+    Shape(
+        "summary-seasons-custom",
+        "The same, custom season and degree days",
+        f"{_SEASON_2012}&page_size=167&{_CUSTOM_SEASON}",
+    ),
+    Shape("normals", "Normals for one station", f"/api/weather/normals?station_id={STATION}"),
+    Shape(
+        "normals-custom",
+        "The same, 1995-2014 and max_missing=2",
+        f"/api/weather/normals?station_id={STATION}&start_year=1995&end_year=2014&max_missing=2",
+    ),
+    Shape("yield-season", "Yield beside the season", "/api/yield?include=season"),
+    Shape(
+        "yield-season-months",
+        "The same, season 05-01 to 08-31",
+        "/api/yield?include=season&season_start=05-01&season_end=08-31",
+    ),
+    Shape(
+        "yield-season-custom",
+        "The same, custom season and degree days",
+        f"/api/yield?include=season&{_CUSTOM_SEASON}",
+    ),
+    Shape(
+        "summary-csv",
+        "Monthly summaries of all stations, CSV (60,120 rows)",
+        "/api/weather/summary?format=csv",
+        False,
+    ),
+    Shape(
+        "daily-csv",
+        "Daily rows, CSV (60,171 rows)",
+        "/api/weather?start_date=1985-01-01&end_date=1986-01-10&format=csv",
+        False,
+    ),
+)
+SUITES = {"api": SHAPES, "climate": CLIMATE_SHAPES}
+CSV_RATIO = ("summary-csv", "daily-csv")  # within MAX_DEPTH_RATIO, as the issue asks 1.5x
 
 
 @dataclass(frozen=True)
@@ -395,10 +452,10 @@ def resolve(base: str, client: httpx.Client) -> dict[str, str]:
     cursor_url: str = before_last.raise_for_status().json()["links"]["next"]
     if not cursor_url.startswith(f"{base}/"):
         raise SystemExit(f"the next link leaves {base}: {cursor_url}")
-    urls = {s.key: f"{base}{s.path}" if s.path else cursor_url for s in SHAPES}
+    urls = {s.key: f"{base}{s.path}" if s.path else cursor_url for s in SHAPES + CLIMATE_SHAPES}
     for key, url in urls.items():
         response = client.get(url).raise_for_status()
-        if key == "csv":
+        if key.endswith("csv"):
             ok = response.text.count("\n") > 1
         else:
             body = response.json()
@@ -451,7 +508,7 @@ def table(cells: Sequence[Cell]) -> str:
         "| database | Other CPU | Target | Result |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    for shape in SHAPES:
+    for shape in SHAPES + CLIMATE_SHAPES:
         label = shape.label
         for conns in sorted({c.connections for c in cells}):
             cell = by.get((shape.key, conns))
@@ -472,21 +529,28 @@ def table(cells: Sequence[Cell]) -> str:
     return "\n".join(lines)
 
 
-def depth_table(cells: Sequence[Cell]) -> str:
-    """The deep and the cursor page against the first page, per connection count."""
+def depth_table(
+    cells: Sequence[Cell],
+    base: str = "first",
+    keys: Sequence[str] = DEPTH_SHAPES,
+    against: str = "Against the first page",
+) -> str:
+    """The deep and the cursor page against the first page (or ``keys`` against
+    ``base``), per connection count."""
     by = {(c.shape, c.connections): c for c in cells}
     lines = [
-        "| Against the first page | Connections | p50 ratio | p99 ratio | Requests/s ratio "
+        f"| {against} | Connections | p50 ratio | p99 ratio | Requests/s ratio "
         "| CPU/request ratio | Target | Result |",
         "|---|---:|---:|---:|---:|---:|---|---|",
     ]
-    for shape in SHAPES:
-        if shape.key not in DEPTH_SHAPES:
+    for shape in SHAPES + CLIMATE_SHAPES:
+        if shape.key not in keys:
             continue
         label = shape.label
         for conns in sorted({c.connections for c in cells}):
-            first, cell = by.get(("first", conns)), by.get((shape.key, conns))
-            if first is None or cell is None:
+            first, cell = by.get((base, conns)), by.get((shape.key, conns))
+            # A cell with no answered request (a CSV slower than the run) has no ratio.
+            if first is None or cell is None or not (first.requests and cell.requests):
                 continue
             p50, p99 = cell.p50_ms / first.p50_ms, cell.p99_ms / first.p99_ms
             cpu = (cell.server_ms + cell.database_ms) / max(
@@ -585,6 +649,51 @@ For scale: public solutions of this exercise take 1.6 s for the page at offset 1
 """
 
 
+def climate_section(
+    result: str, ratio: str, facts: dict[str, str], command: str, args: argparse.Namespace
+) -> str:
+    def fill(text: str) -> str:
+        return textwrap.fill(" ".join(text.split()), width=90, break_on_hyphens=False)
+
+    shapes = "\n".join(f"- {s.label}: `{s.path}`" for s in CLIMATE_SHAPES)
+    intro = fill(
+        f"""The climate endpoints (`/api/weather/summary`, `/api/weather/normals`,
+        `/api/yield?include=season`), measured as the API section says (same server, wrk,
+        {args.duration} s per cell, CPU accounting), with `--suite climate`. Default
+        parameters, whose periods are whole months, add rows of `monthly_stats`; custom
+        degree-day parameters, or seasons that do not fall on month boundaries, aggregate
+        the observations in SQL (for the yield, every station's season of every year)."""
+    )
+    targets = fill(
+        f"""The targets: p99 ≤ {MAX_P99_MS:.0f} ms at {TARGET_CONNECTIONS} connections for
+        every request but the CSVs, and the monthly summaries of all stations as CSV within
+        {MAX_DEPTH_RATIO}x of a CSV of as many daily rows."""
+    )
+    run_on = fill(
+        f"""Run on {dt.date.today().isoformat()}: {facts["nproc"]} CPUs (nproc;
+        {facts["cpu"]}), {facts["memory"]} RAM, PostgreSQL {facts["postgres"]}, Python
+        {facts["python"]}, {facts["uvicorn"]}, {facts["wrk"]}, with"""
+    )
+    return f"""## Climate summaries
+
+{intro}
+
+{shapes}
+
+{targets}
+
+{result}
+
+{ratio}
+
+{run_on}
+
+```sh
+{command}
+```
+"""
+
+
 def command_line(args: argparse.Namespace) -> str:
     parts = ["uv", "run", "python", "-m", "bench.api", "--duration", str(args.duration)]
     if args.database_url:
@@ -593,6 +702,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--data", str(args.data)]
     if args.gzip:
         parts.append("--gzip")
+    if args.suite != "api":
+        parts += ["--suite", args.suite]
     if args.write:
         parts.append("--write")
     return shlex.join(parts)
@@ -645,10 +756,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated connection counts (default 1,16,64)",
     )
     parser.add_argument(
+        "--suite",
+        choices=tuple(SUITES),
+        default="api",
+        help="`api` (the section API) or `climate` (the section Climate summaries)",
+    )
+    parser.add_argument(
         "--shapes",
         type=lambda s: tuple(s.split(",")),
-        default=tuple(s.key for s in SHAPES),
-        help=f"comma-separated subset of {','.join(s.key for s in SHAPES)}",
+        help="comma-separated subset of the suite's shapes: "
+        + "; ".join(
+            f"{name}: {','.join(s.key for s in shapes)}" for name, shapes in SUITES.items()
+        ),
     )
     parser.add_argument(
         "--max-other",
@@ -670,9 +789,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep a database loaded here")
     parser.add_argument("--write", action="store_true", help=f"update the API section of {DOC}")
     args = parser.parse_args(argv)
-    if unknown := set(args.shapes) - {s.key for s in SHAPES}:
+    suite = SUITES[args.suite]
+    args.shapes = args.shapes or tuple(s.key for s in suite)
+    if unknown := set(args.shapes) - {s.key for s in suite}:
         parser.error(f"unknown shapes: {', '.join(sorted(unknown))}")
-    full = args.connections == CONNECTIONS and len(args.shapes) == len(SHAPES)
+    full = args.connections == CONNECTIONS and len(args.shapes) == len(suite)
     if args.write and not full:
         parser.error("--write needs every shape at 1, 16 and 64 connections")
     if not Path(WRK).exists():
@@ -696,17 +817,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             for key in args.shapes:  # warm-up: caches, prepared statements, pool
                 for _ in range(5):
                     client.get(urls[key]).raise_for_status()
-        for shape in SHAPES:
+        for shape in suite:
             if shape.key not in args.shapes:
                 continue
             for conns in args.connections:
                 cells.append(measure(shape.key, urls[shape.key], conns, args, headers, watch))
-    result, depth = table(cells), depth_table(cells)
+    result = table(cells)
+    if args.suite == "climate":
+        depth = depth_table(cells, "daily-csv", CSV_RATIO[:1], "Against as many daily rows")
+    else:
+        depth = depth_table(cells)
     print(result)
     print()
     print(depth)
     if args.write:
-        write_section(DOC, "API", section(result, depth, facts, command_line(args), args))
+        if args.suite == "climate":
+            text = climate_section(result, depth, facts, command_line(args), args)
+            write_section(DOC, "Climate summaries", text)
+        else:
+            write_section(DOC, "API", section(result, depth, facts, command_line(args), args))
         print(f"updated {DOC}", file=sys.stderr)
     return 0
 

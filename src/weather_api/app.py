@@ -13,7 +13,16 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi_offline import FastAPIOffline
 
-from weather_api.api import examples, health, loads, metrics, stations, weather, yields
+from weather_api.api import (
+    examples,
+    health,
+    loads,
+    metrics,
+    stations,
+    summaries,
+    weather,
+    yields,
+)
 from weather_api.api.dependencies import reject_unknown_params
 from weather_api.api.errors import install_error_handlers
 from weather_api.api.middleware import Head, RequestContext
@@ -117,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Head)
     # Added last, so outermost: its timing includes compression.
     app.add_middleware(RequestContext, record_metrics=settings.metrics_enabled)
-    for module in (weather, stations, yields, health, loads):
+    for module in (weather, summaries, stations, yields, health, loads):
         app.include_router(module.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)

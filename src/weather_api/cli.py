@@ -148,12 +148,14 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _stats(settings: Settings) -> int:
+    from weather_api.db.climate import refresh_monthly_stats
     from weather_api.db.engine import create_engine
     from weather_api.db.stats import refresh_yearly_stats
 
     engine = create_engine(_primary_url(settings), settings, pool_size=1)
     try:
         async with engine.begin() as conn:
+            await refresh_monthly_stats(conn)
             return await refresh_yearly_stats(conn)
     finally:
         await engine.dispose()
@@ -164,7 +166,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
     migrate(_primary_url(settings))
     rows = asyncio.run(_stats(settings))
-    print(f"recomputed {rows} station-years")
+    print(f"recomputed {rows} station-years and their months")
     return 0
 
 
@@ -196,9 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     load.set_defaults(handler=cmd_load)
 
-    commands.add_parser("stats", help="recompute every station's yearly stats").set_defaults(
-        handler=cmd_stats
-    )
+    commands.add_parser(
+        "stats", help="recompute every station's yearly and monthly stats"
+    ).set_defaults(handler=cmd_stats)
 
     smoke = commands.add_parser(
         "smoke",

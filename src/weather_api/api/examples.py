@@ -7,7 +7,9 @@ failing test prints it); give a new endpoint's responses examples the same way.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # A load job's source is a path on the server, its times those of the run that made it.
@@ -438,4 +440,51 @@ LOADING = Example(
         "stations": 51,
         "last_load": {"id": 1, "status": "running", "finished_at": None, "message": None},
     },
+)
+
+SUMMARY_CSV = Example(
+    "one-year",
+    "/api/weather/summary?station_id=USC00110072&period=year&start_date=1985-01-01"
+    "&end_date=1985-12-31&format=csv",
+    (
+        "station_id,period_start,period_end,days,max_temp_days,min_temp_days,"
+        "precipitation_days,avg_max_temp_c,avg_min_temp_c,total_precipitation_mm,gdd,edd,"
+        "degree_days_days\n"
+        "USC00110072,1985-01-01,1985-12-31,365,365,363,365,15.33,4.33,780.1,2022.55,35.45,363\n"
+    ),
+)
+NORMALS_CSV = Example(
+    "last-decade",
+    "/api/weather/normals?station_id=USC00110072&start_year=2005&end_year=2014&format=csv",
+    (
+        "station_id,month,avg_max_temp_c,avg_min_temp_c,total_precipitation_mm,"
+        "max_temp_years,min_temp_years,precipitation_years\n"
+        "USC00110072,1,-1.17,-10.65,39.65,10,10,10\n"
+        "USC00110072,2,0.15,-9.82,49.41,10,10,9\n"
+        "USC00110072,3,8.84,-2.34,66.69,10,10,10\n"
+        "USC00110072,4,16.43,3.6,112.93,10,10,10\n"
+        "USC00110072,5,22.5,9.77,108.85,10,10,10\n"
+        "USC00110072,6,27.43,15.64,131.98,10,10,10\n"
+        "USC00110072,7,28.96,17.56,78.73,10,10,10\n"
+        "USC00110072,8,28.09,16.48,103.72,9,9,10\n"
+        "USC00110072,9,24.47,11.52,93.68,9,9,10\n"
+        "USC00110072,10,17.09,5.15,65.8,10,10,10\n"
+        "USC00110072,11,9.6,-1.32,44.17,10,10,9\n"
+        "USC00110072,12,1.06,-7.49,57.82,9,9,10\n"
+    ),
+)
+
+
+def recorded(operation: str) -> list[Example]:
+    """The named examples of ``operation`` kept in examples.json (the climate endpoints':
+    their answers are long, so they live as data beside this module)."""
+    return [
+        Example(name, entry["summary"].removeprefix("GET "), entry["value"])
+        for name, entry in _RECORDED.items()
+        if entry["operation"] == operation
+    ]
+
+
+_RECORDED: dict[str, dict[str, Any]] = json.loads(
+    Path(__file__).with_name("examples.json").read_text(encoding="utf-8")
 )

@@ -18,6 +18,14 @@ from pydantic import (
 
 from weather_api.api import examples
 from weather_api.api.errors import ApiError
+from weather_api.db.climate import (
+    EDD_THRESHOLD_C,
+    GDD_BASE_C,
+    GDD_CAP_C,
+    NORMALS_MAX_MISSING,
+    DegreeDays,
+    Season,
+)
 from weather_api.db.models import JobStatus, State
 from weather_api.ingest.parsing import STATION_ID_RE
 from weather_api.settings import DEFAULT_DATA_SOURCE
@@ -198,11 +206,200 @@ class StationsQuery(PageQuery):
     )
 
 
-class YieldQuery(PageQuery):
+_MM_DD = re.compile(r"(\d{2})-(\d{2})")
+
+
+def _month_day(value: str) -> tuple[int, int]:
+    """MM-DD as (month, day); a day of every year, so not 02-29."""
+    match = _MM_DD.fullmatch(value)
+    try:
+        if match is None:
+            raise ValueError
+        month, day = int(match[1]), int(match[2])
+        dt.date(2001, month, day)  # 2001: not a leap year
+    except ValueError:
+        message = f"{value[:20]!r} is not a day of every year as MM-DD, e.g. 04-01"
+        raise ValueError(message) from None
+    return month, day
+
+
+MonthDay = Annotated[str, AfterValidator(lambda v: _month_day(v) and v)]
+_SEASON_FIELDS = ("season_start", "season_end")
+_DEGREE_DAY_FIELDS = ("gdd_base_c", "gdd_cap_c", "edd_threshold_c")
+
+
+class SeasonParams(BaseModel):
+    """The growing season and the degree-day parameters, shared by summaries and yield."""
+
+    season_start: MonthDay = Field(
+        "04-01", description="First day of the season in each year, MM-DD.", examples=["04-01"]
+    )
+    season_end: MonthDay = Field(
+        "09-30", description="Last day of the season in each year, MM-DD.", examples=["09-30"]
+    )
+    gdd_base_c: float = Field(
+        GDD_BASE_C,
+        ge=-50,
+        le=50,
+        description="Growing degree days: base, °C (each temperature is clamped to it).",
+        examples=[10.0],
+    )
+    gdd_cap_c: float = Field(
+        GDD_CAP_C,
+        ge=-50,
+        le=60,
+        description="Growing degree days: cap, °C, above the base.",
+        examples=[30.0],
+    )
+    edd_threshold_c: float = Field(
+        EDD_THRESHOLD_C,
+        ge=-50,
+        le=60,
+        description="Extreme degree days: threshold, °C.",
+        examples=[29.0],
+    )
+
+    def _check_season(self) -> None:
+        if _month_day(self.season_end) < _month_day(self.season_start):
+            raise _reject([("season_end", "must not be before season_start")])
+        if self.gdd_cap_c <= self.gdd_base_c:
+            raise _reject([("gdd_cap_c", "must be above gdd_base_c")])
+
+    @property
+    def season(self) -> Season:
+        return Season(_month_day(self.season_start), _month_day(self.season_end))
+
+    @property
+    def degree_days(self) -> DegreeDays:
+        return DegreeDays(self.gdd_base_c, self.gdd_cap_c, self.edd_threshold_c)
+
+
+_DEFINITIONS = """
+Definitions:
+
+- A day's values are the stored ones; missing values (-9999 in the files) and days with no
+  row at all are both missing.
+- **Missing days** of a variable in a period: the calendar days of the period (clipped to the
+  requested dates) on which that variable has no value.
+- **Growing degree days** (`gdd`, the modified or 86/50 method): clamp the day's maximum and
+  minimum temperature each to [`gdd_base_c`, `gdd_cap_c`], then GDD = (clamped max + clamped
+  min) / 2 - `gdd_base_c`; summed over the days that have both temperatures.
+- **Extreme degree days** (`edd`) above `edd_threshold_c`, single-sine method (Baskerville and
+  Emin, 1969): with M = (max + min) / 2, A = (max - min) / 2 and b the threshold: 0 if
+  max <= b; M - b if min >= b; otherwise ((M - b)(π/2 - θ) + A cos θ) / π with
+  θ = asin((b - M) / A); summed over the days that have both temperatures.
+- On days whose minimum exceeds the maximum (737 in the data), both take the larger value as
+  the day's maximum.
+- A figure is `null` when its variable's missing days in the period exceed `max_missing`, or
+  when it stands on no day. Degree days count a day as missing when either temperature is.
+"""
+
+
+class SummaryQuery(PageQuery, SeasonParams):
+    station_id: list[StationId] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Station id; repeat the parameter for several; none: all stations.",
+        examples=[["USC00110072"]],
+    )
+    start_date: QueryDate | None = Field(
+        None,
+        description="First day, inclusive, YYYY-MM-DD; default the first month of the data.",
+        examples=["1985-01-01"],
+    )
+    end_date: QueryDate | None = Field(
+        None,
+        description="Last day, inclusive, YYYY-MM-DD; default the last month of the data.",
+        examples=["2014-12-31"],
+    )
+    period: Literal["month", "year", "season", "all"] = Field(
+        "month",
+        description="`month`, `year`, `season` (season_start to season_end in each year) or "
+        "`all` (the whole range).",
+        examples=["month"],
+    )
+    max_missing: int | None = Field(
+        None,
+        ge=0,
+        le=366,
+        description="Blank a figure whose variable misses more days than this in the period; "
+        "default no limit.",
+        examples=[5],
+    )
+    anomalies: bool = Field(
+        False,
+        description="With period=month: each figure's departure from the station's normal "
+        "for that month over the whole data (see /api/weather/normals, max_missing 5).",
+        examples=[False],
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise _reject([("start_date", "must not be after end_date")])
+        self._check_season()
+        if self.anomalies and self.period != "month":
+            raise _reject([("anomalies", "only with period=month")])
+        return self
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        return {
+            "station_id": self.station_id,
+            "start_date": self.start_date,
+            "end_date": self.end_date,
+            "period": self.period,
+            "max_missing": self.max_missing,
+            "anomalies": self.anomalies,
+            "season": self.season,
+            "degree_days": self.degree_days,
+        }
+
+
+class NormalsQuery(PageQuery):
+    station_id: list[StationId] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Station id; repeat the parameter for several; none: all stations.",
+        examples=[["USC00110072"]],
+    )
+    start_year: int | None = Field(
+        None,
+        ge=1800,
+        le=2200,
+        description="First year, inclusive; default the data's first.",
+        examples=[1985],
+    )
+    end_year: int | None = Field(
+        None,
+        ge=1800,
+        le=2200,
+        description="Last year, inclusive; default the data's last.",
+        examples=[2014],
+    )
+    max_missing: int = Field(
+        NORMALS_MAX_MISSING,
+        ge=0,
+        le=31,
+        description="A year's month counts for a figure when it misses at most this many days "
+        "of that variable.",
+        examples=[5],
+    )
+
+    @model_validator(mode="after")
+    def _check_range(self) -> Self:
+        _check_years(None, self.start_year, self.end_year)
+        return self
+
+
+class YieldQuery(PageQuery, SeasonParams):
     # The cursor of the next link of GET /api/yield?page_size=10.
     cursor: str | None = _cursor("WzIsIFsxOTk0XV0")
 
-    _NOT_FILTERS = PageQuery._NOT_FILTERS | {"year", "include"}
+    _SEASON_ONLY: ClassVar[frozenset[str]] = frozenset(
+        {*_SEASON_FIELDS, *_DEGREE_DAY_FIELDS, "max_missing", "state"}
+    )
+    _NOT_FILTERS = PageQuery._NOT_FILTERS | {"year", "include"} | _SEASON_ONLY
 
     year: int | None = Field(None, ge=1800, le=2200, description="One year.", examples=[1990])
     start_year: int | None = Field(
@@ -211,10 +408,25 @@ class YieldQuery(PageQuery):
     end_year: int | None = Field(
         None, ge=1800, le=2200, description="Last year, inclusive.", examples=[2014]
     )
-    include: Literal["weather"] | None = Field(
+    include: Literal["weather", "season"] | None = Field(
         None,
-        description="`weather` adds, per year, the mean over stations of the yearly stats.",
+        description="`weather` adds, per year, the mean over stations of the yearly stats; "
+        "`season` the mean over stations of the growing season's figures (see "
+        "/api/weather/summary), with the season and degree-day parameters below.",
         examples=["weather"],
+    )
+    max_missing: int = Field(
+        10,
+        ge=0,
+        le=366,
+        description="With include=season: a station counts for a figure when its season "
+        "misses at most this many days of that variable.",
+        examples=[10],
+    )
+    state: list[State] = Field(
+        default_factory=list,
+        description="With include=season: average only these states' stations; repeatable.",
+        examples=[["IA"]],
     )
 
     @model_validator(mode="after")
@@ -222,7 +434,24 @@ class YieldQuery(PageQuery):
         _check_years(self.year, self.start_year, self.end_year)
         if self.year:
             self.start_year = self.end_year = self.year
+        given = sorted(self._SEASON_ONLY & self.model_fields_set)
+        if self.include != "season" and given:
+            raise _reject([(p, "only with include=season") for p in given])
+        self._check_season()
         return self
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        if self.include != "season":
+            return super().filters
+        return {
+            "start_year": self.start_year,
+            "end_year": self.end_year,
+            "max_missing": self.max_missing,
+            "state": self.state,
+            "season": self.season,
+            "degree_days": self.degree_days,
+        }
 
 
 class Links(BaseModel):
@@ -309,6 +538,89 @@ class YieldItem(BaseModel):
     weather: YieldWeather | None = Field(
         None, description="Present with include=weather: the year's station means."
     )
+    season: SeasonWeather | None = Field(
+        None, description="Present with include=season: the season's station means."
+    )
+
+
+class SummaryItem(BaseModel):
+    station_id: str = Field(examples=["USC00110072"])
+    period_start: dt.date = Field(
+        description="First day of the period, clipped to start_date.", examples=["1985-01-01"]
+    )
+    period_end: dt.date = Field(
+        description="Last day of the period, clipped to end_date.", examples=["1985-01-31"]
+    )
+    days: int = Field(description="Calendar days of the period.", examples=[31])
+    max_temp_days: int = Field(description="Days with a maximum temperature.", examples=[31])
+    min_temp_days: int = Field(description="Days with a minimum temperature.", examples=[31])
+    precipitation_days: int = Field(description="Days with a precipitation value.", examples=[31])
+    avg_max_temp_c: float | None = Field(
+        description="Mean of the daily maximum temperatures, °C, 2 decimals.", examples=[-4.21]
+    )
+    avg_min_temp_c: float | None = Field(
+        description="Mean of the daily minimum temperatures, °C, 2 decimals.", examples=[-14.5]
+    )
+    total_precipitation_mm: float | None = Field(
+        description="Sum of daily precipitation, mm.", examples=[41.2]
+    )
+    gdd: float | None = Field(description="Growing degree days, °C·days.", examples=[0.0])
+    edd: float | None = Field(
+        description="Extreme degree days above the threshold, °C·days.", examples=[0.0]
+    )
+    degree_days_days: int = Field(description="Days with both temperatures.", examples=[31])
+    avg_max_temp_anomaly_c: float | None = Field(
+        None, description="With anomalies=true: avg_max_temp_c minus its normal.", examples=[-3.1]
+    )
+    avg_min_temp_anomaly_c: float | None = Field(
+        None, description="With anomalies=true: avg_min_temp_c minus its normal.", examples=[-4.2]
+    )
+    total_precipitation_anomaly_mm: float | None = Field(
+        None,
+        description="With anomalies=true: total_precipitation_mm minus its normal.",
+        examples=[12.5],
+    )
+
+
+class NormalsItem(BaseModel):
+    station_id: str = Field(examples=["USC00110072"])
+    month: int = Field(description="Calendar month, 1 to 12.", examples=[7])
+    avg_max_temp_c: float | None = Field(
+        description="Mean over the counted years of the month's mean maximum, °C.",
+        examples=[29.61],
+    )
+    avg_min_temp_c: float | None = Field(
+        description="Mean over the counted years of the month's mean minimum, °C.",
+        examples=[17.45],
+    )
+    total_precipitation_mm: float | None = Field(
+        description="Mean over the counted years of the month's precipitation total, mm.",
+        examples=[104.3],
+    )
+    max_temp_years: int = Field(description="Years avg_max_temp_c stands on.", examples=[30])
+    min_temp_years: int = Field(description="Years avg_min_temp_c stands on.", examples=[30])
+    precipitation_years: int = Field(
+        description="Years total_precipitation_mm stands on.", examples=[29]
+    )
+
+
+class SeasonWeather(BaseModel):
+    gdd: float | None = Field(description="Mean over stations of season gdd.", examples=[1620.4])
+    gdd_stations: int = Field(description="Stations the gdd mean stands on.", examples=[160])
+    edd: float | None = Field(description="Mean over stations of season edd.", examples=[20.1])
+    edd_stations: int = Field(examples=[160])
+    total_precipitation_mm: float | None = Field(
+        description="Mean over stations of the season's precipitation total.", examples=[520.3]
+    )
+    precipitation_stations: int = Field(examples=[158])
+    avg_max_temp_c: float | None = Field(
+        description="Mean over stations of the season's mean maximum.", examples=[26.1]
+    )
+    max_temp_stations: int = Field(examples=[160])
+    avg_min_temp_c: float | None = Field(
+        description="Mean over stations of the season's mean minimum.", examples=[13.2]
+    )
+    min_temp_stations: int = Field(examples=[160])
 
 
 class ParamError(BaseModel):

@@ -11,10 +11,12 @@ from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import Page, YieldItem, YieldQuery
-from weather_api.db.queries import YieldRepository
+from weather_api.db.climate import SEASON_YIELD_COLUMNS, SeasonYieldRepository
+from weather_api.db.queries import ListRepository, YieldRepository
 
 router = APIRouter(prefix="/api/yield", tags=["yield"])
 _WEATHER = ("stations", "avg_max_temp_c", "avg_min_temp_c", "avg_total_precipitation_cm")
+_SEASON = SEASON_YIELD_COLUMNS[2:]
 
 
 def _nest(row: dict[str, Any]) -> dict[str, Any]:
@@ -23,11 +25,20 @@ def _nest(row: dict[str, Any]) -> dict[str, Any]:
     return row | {"weather": weather or None}
 
 
+def _nest_season(row: dict[str, Any]) -> dict[str, Any]:
+    """Put the season means under ``season``, as the JSON item has them (CSV: flat)."""
+    return {"year": row["year"], "corn_grain_yield_kt": row["corn_grain_yield_kt"]} | {
+        "season": {k: row[k] for k in _SEASON}
+    }
+
+
 @router.get(
     "",
     summary="US corn grain yield",
     response_model=Page[YieldItem],
-    responses=list_responses([examples.YIELD_PAGE], [examples.YIELD_CSV]),
+    responses=list_responses(
+        [examples.YIELD_PAGE, *examples.recorded("yield")], [examples.YIELD_CSV]
+    ),
 )
 async def list_yield(
     request: Request,
@@ -37,8 +48,19 @@ async def list_yield(
     cache: CacheDep,
 ) -> Any:
     """US corn grain yield per year, in thousand metric tons. With `include=weather` each
-    year also carries the mean over stations of that year's yearly stats."""
-    repo = YieldRepository(session, weather=query.include == "weather")
+    year also carries the mean over stations of that year's yearly stats. With
+    `include=season`, the growing-season weather of that year: the mean over stations of
+    the season's `gdd`, `edd`, `total_precipitation_mm`, `avg_max_temp_c` and
+    `avg_min_temp_c` (as `/api/weather/summary?period=season` has them), each counting only
+    the stations whose season misses at most `max_missing` (default 10) days of that
+    figure, with the number of stations it stands on; `state` averages only those states'
+    stations. The rows a yield model starts from; `format=csv` has them flat."""
+    season = query.include == "season"
+    repo: ListRepository = (
+        SeasonYieldRepository(session)
+        if season
+        else YieldRepository(session, weather=query.include == "weather")
+    )
     return await respond(
         request,
         response,
@@ -47,5 +69,5 @@ async def list_yield(
         session=session,
         repo=repo,
         filename="corn-yield.csv",
-        item=_nest,
+        item=_nest_season if season else _nest,
     )

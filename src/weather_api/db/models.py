@@ -14,6 +14,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Double,
     Integer,
     MetaData,
     Numeric,
@@ -99,6 +100,28 @@ class YearlyStats(Base):
         SmallInteger, comment="days with a precipitation value"
     )
     days: Mapped[int] = mapped_column(SmallInteger, comment="observation rows, any value missing")
+
+
+class MonthlyStats(Base):
+    """Per station and month, what the period summaries need with default parameters: sums
+    in stored tenths and the days each stands on, and the default degree days. Committed
+    with the observations, like the yearly stats; a month with no row has no observation."""
+
+    __tablename__ = "monthly_stats"
+
+    station_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True, index=True, comment="1st day")
+    max_temp_sum: Mapped[int | None] = mapped_column(Integer, comment="tenths of °C")
+    min_temp_sum: Mapped[int | None] = mapped_column(Integer, comment="tenths of °C")
+    precipitation_sum: Mapped[int | None] = mapped_column(Integer, comment="tenths of mm")
+    max_temp_days: Mapped[int] = mapped_column(SmallInteger, comment="days with a max temperature")
+    min_temp_days: Mapped[int] = mapped_column(SmallInteger, comment="days with a min temperature")
+    precipitation_days: Mapped[int] = mapped_column(
+        SmallInteger, comment="days with a precipitation value"
+    )
+    degree_days_days: Mapped[int] = mapped_column(SmallInteger, comment="days with both temps")
+    gdd: Mapped[Decimal | None] = mapped_column(Numeric, comment="GDD 10/30 °C, °C·days")
+    edd: Mapped[float | None] = mapped_column(Double, comment="EDD above 29 °C, °C·days")
 
 
 class CornYield(Base):

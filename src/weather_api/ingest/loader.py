@@ -24,6 +24,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from weather_api.db.climate import refresh_monthly_stats
 from weather_api.db.models import (
     STATE_CODES,
     UNFINISHED,
@@ -230,6 +231,7 @@ async def _store_observations(conn: AsyncConnection, files: Sequence[Prepared]) 
     # Every station of the batch, changed or not: cheap, and it also repairs the stats of a
     # station whose rows are in but whose stats are not.
     await refresh_yearly_stats(conn, station_ids=ids)
+    await refresh_monthly_stats(conn, station_ids=ids)
     return inserted, updated
 
 

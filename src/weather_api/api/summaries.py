@@ -1,0 +1,89 @@
+"""/api/weather/summary: period summaries with degree days and missing-day rules;
+/api/weather/normals: monthly normals."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from weather_api.api import examples
+from weather_api.api.caching import CacheDep
+from weather_api.api.dependencies import ReadSessionDep
+from weather_api.api.listing import list_responses, respond
+from weather_api.api.schemas import (
+    _DEFINITIONS,
+    NormalsItem,
+    NormalsQuery,
+    Page,
+    SummaryItem,
+    SummaryQuery,
+)
+from weather_api.db.climate import NormalsRepository, SummaryRepository
+
+router = APIRouter(prefix="/api/weather", tags=["climate"])
+
+
+@router.get(
+    "/summary",
+    summary="Monthly, yearly, seasonal or whole-range summaries per station",
+    description=(
+        "Per station and period: mean max and min temperature (°C), precipitation total "
+        "(mm), growing and extreme degree days (°C·days), each with the days it stands on, "
+        "sorted by station and period. Periods: `month` (default), `year`, `season` "
+        "(`season_start` to `season_end` of each year, default 04-01 to 09-30) or `all`; "
+        "every station and every period of the range is listed, even with no data. With "
+        "`anomalies=true` (monthly only) each figure gains its departure from the normal "
+        "of its station and month over the whole data.\n" + _DEFINITIONS
+    ),
+    response_model=Page[SummaryItem],
+    responses=list_responses(examples.recorded("summary"), [examples.SUMMARY_CSV]),
+)
+async def list_weather_summary(
+    request: Request,
+    response: Response,
+    query: Annotated[SummaryQuery, Query()],
+    session: ReadSessionDep,
+    cache: CacheDep,
+) -> Any:
+    return await respond(
+        request,
+        response,
+        query=query,
+        cache=cache,
+        session=session,
+        repo=SummaryRepository(session),
+        filename="weather-summary.csv",
+    )
+
+
+@router.get(
+    "/normals",
+    summary="Monthly normals per station",
+    description=(
+        "Per station and calendar month (1 to 12): the mean over the years `start_year` to "
+        "`end_year` (default the whole data: 1985 to 2014, thirty years) of the month's mean "
+        "maximum and minimum temperature (°C) and of its precipitation total (mm), counting "
+        "only the years whose month misses at most `max_missing` (default 5) days of that "
+        "variable, with the number of years each figure stands on; `null` when fewer than "
+        "80% of the years of the range count (the WMO guideline for normals).\n" + _DEFINITIONS
+    ),
+    response_model=Page[NormalsItem],
+    responses=list_responses(examples.recorded("normals"), [examples.NORMALS_CSV]),
+)
+async def list_weather_normals(
+    request: Request,
+    response: Response,
+    query: Annotated[NormalsQuery, Query()],
+    session: ReadSessionDep,
+    cache: CacheDep,
+) -> Any:
+    return await respond(
+        request,
+        response,
+        query=query,
+        cache=cache,
+        session=session,
+        repo=NormalsRepository(session),
+        filename="weather-normals.csv",
+    )

@@ -1,0 +1,588 @@
+"""Period summaries, degree days, normals and anomalies, aggregated in PostgreSQL.
+
+``monthly_stats`` holds per station and month the sums (in stored tenths), the days each
+stands on and the degree days with default parameters; the loader refreshes it with the
+yearly stats. A summary whose periods are whole months and whose degree-day parameters
+are the defaults adds monthly rows; any other one aggregates observations, in SQL.
+
+Missing days of a variable in a period are its calendar days without a value for it, so
+they are ``days - <variable>_days``: days with no row count as missing."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    column,
+    func,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from weather_api.db.paging import PageRequest, key_date, key_str, key_year
+from weather_api.db.queries import (
+    _SIZE,
+    _SKIP,
+    _TOTAL,
+    AnySelect,
+    Filters,
+    ListRepository,
+    Rows,
+    _page,
+    _Paged,
+)
+
+Period = Literal["month", "year", "season", "all"]
+GDD_BASE_C, GDD_CAP_C, EDD_THRESHOLD_C = 10.0, 30.0, 29.0
+SEASON = ((4, 1), (9, 30))
+NORMALS_MAX_MISSING = 5
+NORMALS_MIN_SHARE = 0.8  # WMO: a normal needs 80% of its years
+
+
+def default_degree_day_params() -> dict[str, Any]:
+    return DegreeDays().params()
+
+
+# Per day, in stored tenths and double precision (GDD of integer tenths are multiples of a
+# half, exact in binary; EDD needs asin and cos): the larger of the two temperatures is
+# the maximum (737 days of the data have min > max). Both formulas scale with the
+# temperatures, so sums in tenths divide by 10 once.
+_HI = "CAST(greatest(o.max_temp, o.min_temp) AS float8)"
+_LO = "CAST(least(o.max_temp, o.min_temp) AS float8)"
+_BOTH = "o.max_temp IS NOT NULL AND o.min_temp IS NOT NULL"
+_BASE, _CAP, _B = (
+    "CAST(:gdd_base_t AS float8)",
+    "CAST(:gdd_cap_t AS float8)",
+    "CAST(:edd_t AS float8)",
+)
+# Modified (86/50) growing degree days: each temperature clamped to [base, cap].
+_GDD = (
+    f"(least(greatest({_HI}, {_BASE}), {_CAP}) + least(greatest({_LO}, {_BASE}), {_CAP})) / 2"
+    f" - {_BASE}"
+)
+# Single sine (Baskerville and Emin, 1969) above the threshold b, with M the mean and A
+# the half range; between the two first cases hi > b > lo, so A > 0.
+_M, _A = f"({_HI} + {_LO}) / 2", f"({_HI} - {_LO}) / 2"
+_THETA = f"asin(({_B} - {_M}) / ({_A}))"
+_EDD = (
+    f"CASE WHEN {_HI} <= {_B} THEN 0 WHEN {_LO} >= {_B} THEN {_M} - {_B} "
+    f"ELSE (({_M} - {_B}) * (pi() / 2 - {_THETA}) + {_A} * cos({_THETA})) / pi() END"
+)
+# The aggregates of a station's observations over some days, by name.
+_AGGREGATES = (
+    ("max_sum", "sum(o.max_temp)"),
+    ("max_n", "count(o.max_temp)"),
+    ("min_sum", "sum(o.min_temp)"),
+    ("min_n", "count(o.min_temp)"),
+    ("prcp_sum", "sum(o.precipitation)"),
+    ("prcp_n", "count(o.precipitation)"),
+    ("gdd", f"sum({_GDD}) FILTER (WHERE {_BOTH}) / 10"),
+    ("edd", f"sum({_EDD}) FILTER (WHERE {_BOTH}) / 10"),
+    ("dd_n", f"count(*) FILTER (WHERE {_BOTH})"),
+)
+_FROM_OBSERVATIONS = (
+    ", ".join(f"{expr} AS {name}" for name, expr in _AGGREGATES) + " FROM observations AS o"
+)
+_FROM_MONTHS = (
+    "sum(m.max_temp_sum) AS max_sum, sum(m.max_temp_days) AS max_n, "
+    "sum(m.min_temp_sum) AS min_sum, sum(m.min_temp_days) AS min_n, "
+    "sum(m.precipitation_sum) AS prcp_sum, sum(m.precipitation_days) AS prcp_n, "
+    "sum(m.gdd) AS gdd, sum(m.edd) AS edd, sum(m.degree_days_days) AS dd_n "
+    "FROM monthly_stats AS m"
+)
+_MONTHLY_COLUMNS = (
+    "max_temp_sum",
+    "max_temp_days",
+    "min_temp_sum",
+    "min_temp_days",
+    "precipitation_sum",
+    "precipitation_days",
+    "gdd",
+    "edd",
+    "degree_days_days",
+)  # in the order of _AGGREGATES
+# Named columns: the INSERT follows the names, never the table's column order.
+MONTHLY_REFRESH_SQL = (
+    f"INSERT INTO monthly_stats (station_id, month, {', '.join(_MONTHLY_COLUMNS)}) "
+    "SELECT o.station_id, CAST(date_trunc('month', o.date) AS date), "
+    + ", ".join(expr for _, expr in _AGGREGATES)
+    + " FROM observations AS o {stations} GROUP BY 1, 2 "
+    "ON CONFLICT (station_id, month) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _MONTHLY_COLUMNS)
+)
+
+
+async def refresh_monthly_stats(
+    conn: AsyncConnection, *, station_ids: Sequence[str] | None = None
+) -> int:
+    """Recompute the monthly stats of the given stations (all when None); returns the row
+    count. Observations are never deleted, so a month once present stays: one upsert."""
+    params = default_degree_day_params()
+    stations = ""
+    if station_ids is not None:
+        stations = "WHERE o.station_id = ANY(CAST(:station_ids AS text[]))"
+        params["station_ids"] = list(station_ids)
+    result = await conn.execute(text(MONTHLY_REFRESH_SQL.format(stations=stations)), params)
+    return int(result.rowcount)
+
+
+# -- parameters -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DegreeDays:
+    gdd_base_c: float = GDD_BASE_C
+    gdd_cap_c: float = GDD_CAP_C
+    edd_threshold_c: float = EDD_THRESHOLD_C
+
+    @property
+    def default(self) -> bool:
+        return self == DegreeDays()
+
+    def params(self) -> dict[str, float]:
+        """In tenths, as the observations are stored."""
+        return {
+            "gdd_base_t": self.gdd_base_c * 10,
+            "gdd_cap_t": self.gdd_cap_c * 10,
+            "edd_t": self.edd_threshold_c * 10,
+        }
+
+
+@dataclass(frozen=True)
+class Season:
+    start: tuple[int, int] = SEASON[0]  # (month, day)
+    end: tuple[int, int] = SEASON[1]
+
+    @property
+    def whole_months(self) -> bool:
+        (_, start_day), (end_month, end_day) = self.start, self.end
+        # February ends on the 28th or the 29th: never whole months for every year.
+        month_end = calendar.monthrange(2001, end_month)[1]
+        return start_day == 1 and end_month != 2 and end_day == month_end
+
+    def params(self) -> dict[str, int]:
+        return {
+            "season_start_month": self.start[0],
+            "season_start_day": self.start[1],
+            "season_end_month": self.end[0],
+            "season_end_day": self.end[1],
+        }
+
+
+_FIRST = "(SELECT coalesce(CAST(:start_date AS date), min(month)) FROM monthly_stats)"
+_LAST = (
+    "(SELECT coalesce(CAST(:end_date AS date), "
+    "CAST(max(month) + interval '1 month - 1 day' AS date)) FROM monthly_stats)"
+)
+_S_START = "make_date(y, CAST(:season_start_month AS int), CAST(:season_start_day AS int))"
+_S_END = "make_date(y, CAST(:season_end_month AS int), CAST(:season_end_day AS int))"
+_PERIODS = {
+    unit: (
+        f"SELECT greatest(CAST(p AS date), b.lo) AS period_start, "
+        f"least(CAST(p + interval '1 {unit} - 1 day' AS date), b.hi) AS period_end "
+        f"FROM bounds AS b, generate_series(date_trunc('{unit}', CAST(b.lo AS timestamp)), "
+        f"CAST(b.hi AS timestamp), interval '1 {unit}') AS p"
+    )
+    for unit in ("month", "year")
+} | {
+    "season": (
+        f"SELECT greatest({_S_START}, b.lo) AS period_start, "
+        f"least({_S_END}, b.hi) AS period_end "
+        "FROM bounds AS b, generate_series(CAST(extract(year FROM b.lo) AS int), "
+        "CAST(extract(year FROM b.hi) AS int)) AS y "
+        f"WHERE {_S_START} <= b.hi AND {_S_END} >= b.lo"
+    ),
+    "all": "SELECT b.lo AS period_start, b.hi AS period_end FROM bounds AS b WHERE b.lo <= b.hi",
+}
+
+
+def _tenths(value: str) -> str:
+    return f"CAST({value} AS float8) / 10"
+
+
+def _figure(value: str, n: str, missing: str, scale: str = "") -> str:
+    """A figure, NULL when it stands on no day or its missing days exceed max_missing."""
+    return (
+        f"CASE WHEN {n} > 0 AND (CAST(:max_missing AS int) IS NULL OR {missing} "
+        f"<= CAST(:max_missing AS int)) THEN {value}{scale} END"
+    )
+
+
+# With whole months: each monthly row's period, as the periods CTE has it (clipped).
+_MONTH_PERIOD = {
+    "month": "m.month",
+    "year": "greatest(CAST(date_trunc('year', m.month) AS date), b.lo)",
+    "season": (
+        "greatest(make_date(CAST(date_part('year', m.month) AS int), "
+        "CAST(:season_start_month AS int), 1), b.lo)"
+    ),
+    "all": "b.lo",
+}
+_IN_SEASON = (
+    "AND CAST(date_part('month', m.month) AS int) BETWEEN CAST(:season_start_month AS int) "
+    "AND CAST(:season_end_month AS int)"
+)
+
+
+@cache
+def _figures_sql(period: Period, months: bool, stations: bool) -> str:
+    """Per station and period: the unrounded figures (°C, mm, °C·days) and day counts.
+
+    From monthly rows, one pass groups them by period (an index range scan by station or
+    by month); from observations, each station-period is an index range scan."""
+    in_stations = "s.station_id = ANY(CAST(:station_id AS text[]))"
+    where_station = f"WHERE {in_stations}" if stations else ""
+    if months and period == "month":
+        # A month is its own period: its row, found by primary key in the grid's order.
+        source = (
+            "SELECT m.max_temp_sum AS max_sum, "
+            "m.max_temp_days AS max_n, m.min_temp_sum AS min_sum, m.min_temp_days AS min_n, "
+            "m.precipitation_sum AS prcp_sum, m.precipitation_days AS prcp_n, m.gdd, m.edd, "
+            "m.degree_days_days AS dd_n FROM monthly_stats AS m "
+            "WHERE m.station_id = g.station_id AND m.month = g.period_start "
+            # A fence: pulled up into a hash join, the rows would lose the grid's order and
+            # be sorted again, wide.
+            "OFFSET 0"
+        )
+        join = f"LEFT JOIN LATERAL ({source}) AS a ON true"
+    elif months:
+        source = (
+            f"SELECT m.station_id, {_MONTH_PERIOD[period]} AS period_start, {_FROM_MONTHS}, "
+            "bounds AS b WHERE m.month BETWEEN b.lo AND b.hi "
+            + (_IN_SEASON if period == "season" else "")
+            + (f" AND {in_stations.replace('s.', 'm.')}" if stations else "")
+            + " GROUP BY 1, 2"
+        )
+        join = (
+            f"LEFT JOIN ({source}) AS a ON a.station_id = g.station_id "
+            "AND a.period_start = g.period_start"
+        )
+    else:
+        source = (
+            f"SELECT {_FROM_OBSERVATIONS} WHERE o.station_id = g.station_id "
+            "AND o.date BETWEEN g.period_start AND g.period_end"
+        )
+        join = f"CROSS JOIN LATERAL ({source}) AS a"
+    days = "(g.period_end - g.period_start + 1)"
+    n = {k: f"coalesce(a.{k}, 0)" for k in ("max_n", "min_n", "prcp_n", "dd_n")}
+    max_c = _figure(_tenths("a.max_sum") + " / a.max_n", n["max_n"], f"{days} - a.max_n")
+    min_c = _figure(_tenths("a.min_sum") + " / a.min_n", n["min_n"], f"{days} - a.min_n")
+    prcp_mm = _figure(_tenths("a.prcp_sum"), n["prcp_n"], f"{days} - a.prcp_n")
+    return (
+        f"WITH bounds AS (SELECT {_FIRST} AS lo, {_LAST} AS hi), periods AS ({_PERIODS[period]}) "
+        f"SELECT g.station_id, g.state, g.period_start, g.period_end, {days} AS days, "
+        f"{n['max_n']} AS max_temp_days, {n['min_n']} AS min_temp_days, "
+        f"{n['prcp_n']} AS precipitation_days, "
+        f"{max_c} AS max_c, {min_c} AS min_c, {prcp_mm} AS prcp_mm, "
+        f"{_figure('a.gdd', n['dd_n'], f'{days} - a.dd_n')} AS gdd, "
+        f"{_figure('a.edd', n['dd_n'], f'{days} - a.dd_n')} AS edd, "
+        f"{n['dd_n']} AS degree_days_days "
+        # The grid sorted on its own, narrow: the joins keep its order, so the list's
+        # ORDER BY sorts nothing wide.
+        "FROM (SELECT s.station_id, s.state, p.period_start, p.period_end "
+        f"FROM stations AS s CROSS JOIN periods AS p {where_station} ORDER BY 1, 3) AS g {join}"
+    )
+
+
+def _r2(value: str) -> str:
+    return f"round(CAST({value} AS float8) * 100) / 100"
+
+
+def _normals_sql(stations: bool) -> str:
+    """Per station and calendar month: the mean over qualifying years of the month's
+    figures, and how many years each stands on (NULL below 80% of the years)."""
+    where_station = "AND m.station_id = ANY(CAST(:station_id AS text[]))" if stations else ""
+    dim = "(CAST(m.month + interval '1 month' AS date) - m.month)"
+
+    def ok(n: str) -> str:
+        return f"{n} > 0 AND {dim} - {n} <= CAST(:normals_max_missing AS int)"
+
+    def normal(value: str, n: str, name: str) -> str:
+        return (
+            f"CASE WHEN count(*) FILTER (WHERE {ok(n)}) >= {NORMALS_MIN_SHARE} * "
+            f"(SELECT y1 - y0 + 1 FROM years) THEN avg({value}) FILTER (WHERE {ok(n)}) END "
+            f"AS {name}, count(*) FILTER (WHERE {ok(n)}) AS {name}_years"
+        )
+
+    return (
+        "SELECT m.station_id, CAST(extract(month FROM m.month) AS int) AS month, "
+        + ", ".join(
+            (
+                normal("m.max_temp_sum / 10.0 / m.max_temp_days", "m.max_temp_days", "max_c"),
+                normal("m.min_temp_sum / 10.0 / m.min_temp_days", "m.min_temp_days", "min_c"),
+                normal("m.precipitation_sum / 10.0", "m.precipitation_days", "prcp_mm"),
+            )
+        )
+        + " FROM monthly_stats AS m, years "
+        "WHERE m.month >= make_date(years.y0, 1, 1) AND m.month < make_date(years.y1 + 1, 1, 1) "
+        f"{where_station} GROUP BY 1, 2"
+    )
+
+
+_YEARS = (
+    "years AS (SELECT coalesce(CAST(:start_year AS int), "
+    "CAST(extract(year FROM min(month)) AS int)) AS y0, coalesce(CAST(:end_year AS int), "
+    "CAST(extract(year FROM max(month)) AS int)) AS y1 FROM monthly_stats)"
+)
+
+
+@cache
+def _summary_sql(period: Period, months: bool, stations: bool, anomalies: bool) -> str:
+    columns = [
+        "f.station_id",
+        "f.period_start",
+        "f.period_end",
+        "f.days",
+        "f.max_temp_days",
+        "f.min_temp_days",
+        "f.precipitation_days",
+        f"{_r2('f.max_c')} AS avg_max_temp_c",
+        f"{_r2('f.min_c')} AS avg_min_temp_c",
+        f"{_r2('f.prcp_mm')} AS total_precipitation_mm",
+        f"{_r2('f.gdd')} AS gdd",
+        f"{_r2('f.edd')} AS edd",
+        "f.degree_days_days",
+    ]
+    figures = _figures_sql(period, months, stations)
+    if not anomalies:
+        return f"SELECT {', '.join(columns)} FROM ({figures}) AS f"
+    columns += [
+        f"{_r2('f.max_c - n.max_c')} AS avg_max_temp_anomaly_c",
+        f"{_r2('f.min_c - n.min_c')} AS avg_min_temp_anomaly_c",
+        f"{_r2('f.prcp_mm - n.prcp_mm')} AS total_precipitation_anomaly_mm",
+    ]
+    # The normals of the whole data (start_year and end_year are bound NULL).
+    return (
+        f"WITH {_YEARS}, normals AS ({_normals_sql(stations)}) "
+        f"SELECT {', '.join(columns)} FROM ({figures}) AS f "
+        "LEFT JOIN normals AS n ON n.station_id = f.station_id "
+        "AND n.month = extract(month FROM f.period_start)"
+    )
+
+
+def _text_select(sql: str, names: Sequence[str], key: Sequence[str]) -> tuple[AnySelect, Any]:
+    textual = text(sql).columns(*(column(name) for name in names)).subquery("q")
+    ordered = select(*textual.c).order_by(*(textual.c[k] for k in key))
+    return ordered, textual
+
+
+def _paged(sql: str, names: Sequence[str], key: Sequence[str]) -> _Paged:
+    items, q = _text_select(sql, names, key)
+    after: ColumnElement[Any] = tuple_(*(bindparam(f"after_{i}") for i in range(len(key))))
+    return _Paged(
+        items,
+        items.add_columns(func.count().over().label(_TOTAL)).offset(_SKIP).limit(_SIZE),
+        items.where(tuple_(*(q.c[k] for k in key)) > after).limit(_SIZE),
+        select(func.count()).select_from(q),
+    )
+
+
+SUMMARY_COLUMNS = (
+    "station_id",
+    "period_start",
+    "period_end",
+    "days",
+    "max_temp_days",
+    "min_temp_days",
+    "precipitation_days",
+    "avg_max_temp_c",
+    "avg_min_temp_c",
+    "total_precipitation_mm",
+    "gdd",
+    "edd",
+    "degree_days_days",
+)
+ANOMALY_COLUMNS = (
+    "avg_max_temp_anomaly_c",
+    "avg_min_temp_anomaly_c",
+    "total_precipitation_anomaly_mm",
+)
+
+
+@cache
+def _summary_paged(period: Period, months: bool, stations: bool, anomalies: bool) -> _Paged:
+    names = SUMMARY_COLUMNS + (ANOMALY_COLUMNS if anomalies else ())
+    sql = _summary_sql(period, months, stations, anomalies)
+    return _paged(sql, names, ("station_id", "period_start"))
+
+
+def _month_start(day: dt.date | None) -> bool:
+    return day is None or day.day == 1
+
+
+def _month_end(day: dt.date | None) -> bool:
+    return day is None or day.day == calendar.monthrange(day.year, day.month)[1]
+
+
+class _ParamRepository(ListRepository):
+    """A list whose statement depends on more than which filters are given: ``filters``
+    holds every parameter, ``_statement`` picks the statement and binds them."""
+
+    def _statement(self, filters: Filters) -> tuple[_Paged, dict[str, Any]]:
+        raise NotImplementedError
+
+    def select_items(self, filters: Filters) -> AnySelect:
+        paged, params = self._statement(filters)
+        return paged.items.params(params)
+
+    async def page(self, filters: Filters, paging: PageRequest) -> tuple[Rows, int]:
+        paged, params = self._statement(filters)
+        return await _page(self.session, paged, params, paging)
+
+
+class SummaryRepository(_ParamRepository):
+    """Per station and period (month, year, season or all): figures with their day counts."""
+
+    KEY = ("station_id", "period_start")
+    KEY_TYPES = (key_str, key_date)
+    FILTERS: Mapping[str, ColumnElement[bool]] = {}
+
+    def _statement(self, filters: Filters) -> tuple[_Paged, dict[str, Any]]:
+        f = filters
+        period: Period = f["period"]
+        degree_days: DegreeDays = f["degree_days"]
+        season: Season = f["season"]
+        months = (
+            degree_days.default
+            and _month_start(f["start_date"])
+            and _month_end(f["end_date"])
+            and (period != "season" or season.whole_months)
+        )
+        stations = bool(f["station_id"])
+        paged = _summary_paged(period, months, stations, bool(f["anomalies"]))
+        params = {
+            "start_date": f["start_date"],
+            "end_date": f["end_date"],
+            "max_missing": f["max_missing"],
+            "station_id": list(f["station_id"]),
+            "start_year": None,
+            "end_year": None,
+            "normals_max_missing": NORMALS_MAX_MISSING,
+            **degree_days.params(),
+            **season.params(),
+        }
+        return paged, params
+
+
+NORMALS_COLUMNS = (
+    "station_id",
+    "month",
+    "avg_max_temp_c",
+    "avg_min_temp_c",
+    "total_precipitation_mm",
+    "max_temp_years",
+    "min_temp_years",
+    "precipitation_years",
+)
+
+
+@cache
+def _normals_paged(stations: bool) -> _Paged:
+    where_station = "WHERE s.station_id = ANY(CAST(:station_id AS text[]))" if stations else ""
+    sql = (
+        f"WITH {_YEARS}, normals AS ({_normals_sql(stations)}) "
+        f"SELECT s.station_id, c.month, {_r2('n.max_c')} AS avg_max_temp_c, "
+        f"{_r2('n.min_c')} AS avg_min_temp_c, {_r2('n.prcp_mm')} AS total_precipitation_mm, "
+        "coalesce(n.max_c_years, 0) AS max_temp_years, "
+        "coalesce(n.min_c_years, 0) AS min_temp_years, "
+        "coalesce(n.prcp_mm_years, 0) AS precipitation_years "
+        "FROM stations AS s CROSS JOIN generate_series(1, 12) AS c(month) "
+        "LEFT JOIN normals AS n ON n.station_id = s.station_id AND n.month = c.month "
+        f"{where_station}"
+    )
+    return _paged(sql, NORMALS_COLUMNS, ("station_id", "month"))
+
+
+class NormalsRepository(_ParamRepository):
+    KEY = ("station_id", "month")
+    KEY_TYPES = (key_str, key_year)
+    FILTERS: Mapping[str, ColumnElement[bool]] = {}
+
+    def _statement(self, filters: Filters) -> tuple[_Paged, dict[str, Any]]:
+        f = filters
+        return _normals_paged(bool(f["station_id"])), {
+            "station_id": list(f["station_id"]),
+            "start_year": f["start_year"],
+            "end_year": f["end_year"],
+            "normals_max_missing": f["max_missing"],
+        }
+
+
+SEASON_YIELD_COLUMNS = (
+    "year",
+    "corn_grain_yield_kt",
+    "gdd",
+    "gdd_stations",
+    "edd",
+    "edd_stations",
+    "total_precipitation_mm",
+    "precipitation_stations",
+    "avg_max_temp_c",
+    "max_temp_stations",
+    "avg_min_temp_c",
+    "min_temp_stations",
+)
+
+
+@cache
+def _season_yield_paged(months: bool, states: bool) -> _Paged:
+    figures = _figures_sql("season", months, False)
+    state = "AND f.state = ANY(CAST(:state AS text[]))" if states else ""
+
+    def mean(value: str, name: str, count: str) -> str:
+        return f"{_r2(f'avg(f.{value})')} AS {name}, count(f.{value}) AS {count}"
+
+    means = ", ".join(
+        (
+            mean("gdd", "gdd", "gdd_stations"),
+            mean("edd", "edd", "edd_stations"),
+            mean("prcp_mm", "total_precipitation_mm", "precipitation_stations"),
+            mean("max_c", "avg_max_temp_c", "max_temp_stations"),
+            mean("min_c", "avg_min_temp_c", "min_temp_stations"),
+        )
+    )
+    sql = (
+        f"SELECT y.year, y.corn_grain_yield_kt, {means} FROM corn_yields AS y "
+        f"LEFT JOIN ({figures}) AS f "
+        f"ON CAST(date_part('year', f.period_start) AS int) = y.year {state} "
+        "WHERE (CAST(:start_year AS int) IS NULL OR y.year >= CAST(:start_year AS int)) "
+        "AND (CAST(:end_year AS int) IS NULL OR y.year <= CAST(:end_year AS int)) "
+        "GROUP BY y.year ORDER BY y.year"
+    )
+    return _paged(sql, SEASON_YIELD_COLUMNS, ("year",))
+
+
+class SeasonYieldRepository(_ParamRepository):
+    """Each year's corn yield beside the mean over stations of that year's season figures,
+    each counting only the stations whose season has at most ``max_missing`` missing days
+    for it."""
+
+    KEY = ("year",)
+    KEY_TYPES = (key_year,)
+    FILTERS: Mapping[str, ColumnElement[bool]] = {}
+
+    def _statement(self, filters: Filters) -> tuple[_Paged, dict[str, Any]]:
+        f = filters
+        degree_days: DegreeDays = f["degree_days"]
+        season: Season = f["season"]
+        paged = _season_yield_paged(degree_days.default and season.whole_months, bool(f["state"]))
+        params = {
+            "start_year": f["start_year"],
+            "end_year": f["end_year"],
+            "start_date": None,
+            "end_date": None,
+            "max_missing": f["max_missing"],
+            "state": [str(s) for s in f["state"]],
+            **degree_days.params(),
+            **season.params(),
+        }
+        return paged, params
