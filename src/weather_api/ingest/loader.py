@@ -40,6 +40,17 @@ LOAD_LOCK_KEY = 0x57454154  # "WEAT"
 _LOOKAHEAD = 32
 _BATCH_RECORDS = 200_000
 Parsed = Prepared | Unchanged | DataFileError
+# The columns of ghcnd-stations.txt, in the order of the stations table and of the payload.
+_STATION_METADATA = (
+    "state",
+    "name",
+    "latitude",
+    "longitude",
+    "elevation",
+    "gsn",
+    "hcn_crn",
+    "wmo_id",
+)
 
 
 class LoadInProgressError(RuntimeError):
@@ -224,6 +235,16 @@ async def _store(
             inserted, updated = await _merge(
                 conn, "corn_yields", ("year",), ("corn_grain_yield_kt",), [prepared.payload]
             )
+            changed = changed or bool(inserted or updated)
+        elif prepared.kind == "ghcnd":
+            inserted, updated = await _merge(
+                conn, "stations", ("station_id",), _STATION_METADATA, [prepared.payload]
+            )
+            # A station list's lines count as records, its stations as rows stored.
+            summary.records_read += prepared.records
+            summary.inserted += inserted
+            summary.updated += updated
+            summary.unchanged += prepared.records - inserted - updated
             changed = changed or bool(inserted or updated)
     await conn.execute(
         text(

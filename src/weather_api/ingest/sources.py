@@ -21,13 +21,16 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from weather_api.ingest.parsing import STATION_ID_RE
+from weather_api.ingest.parsing import GHCND_FILE, STATION_ID_RE
 from weather_api.settings import Settings
 
 if TYPE_CHECKING:
     import httpx
 
 CHUNK = 1 << 16
+# NOAA's metadata of the dataset's stations, shipped with the package (provenance in the
+# README beside it) so that the first load of a fresh install has coordinates.
+PACKAGED_STATION_LIST = Path(__file__).parent / "data" / GHCND_FILE
 _FILE_COST = 4096
 
 
@@ -39,7 +42,7 @@ class SourceError(ValueError):
 class DataFile:
     path: Path
     name: str  # as shown in logs and errors: relative to the source
-    kind: str  # "station" or "yield"
+    kind: str  # "station", "yield" or "ghcnd" (NOAA's station list)
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,17 @@ class ResolvedSources:
     ignored: list[str] = field(default_factory=list)
 
 
+def default_sources(data_source: str) -> list[str]:
+    """What a load given no source loads: the configured data source and the packaged
+    station list, which re-runs skip by its checksum like any unchanged file."""
+    return [data_source, str(PACKAGED_STATION_LIST)]
+
+
 def classify(path: PurePosixPath | Path) -> str | None:
-    """``station``, ``yield`` or None (not a data file) for a path inside a source."""
+    """``station``, ``yield``, ``ghcnd`` or None (not a data file) for a path inside a
+    source."""
+    if path.name == GHCND_FILE:
+        return "ghcnd"
     if path.suffix != ".txt":
         return None
     if "yld_data" in path.parts[:-1] or "yield" in path.name.lower():
