@@ -13,11 +13,13 @@ from pydantic import (
     ConfigDict,
     Field,
     computed_field,
+    field_validator,
     model_validator,
 )
 
 from weather_api.api.errors import ApiError
 from weather_api.db.models import JobStatus, State
+from weather_api.db.units import Units
 from weather_api.ingest.parsing import STATION_ID_RE
 
 Format = Literal["json", "csv"]
@@ -86,13 +88,22 @@ class PageQuery(PagingQuery):
 
     # Fields that are not filters: paging, the format, and shortcuts such as ``date``
     # that the validators turn into the filters they stand for.
-    _NOT_FILTERS: ClassVar[frozenset[str]] = frozenset({"page", "page_size", "cursor", "format"})
+    # ``units`` shapes the measurements, it selects no rows.
+    _NOT_FILTERS: ClassVar[frozenset[str]] = frozenset(
+        {"page", "page_size", "cursor", "format", "units"}
+    )
 
     format: Format | None = Field(
         None,
         description="`csv` streams the whole filtered result as CSV (also chosen by "
         "`Accept: text/csv`); default JSON, one page.",
         examples=["json"],
+    )
+    units: Units = Field(
+        "metric",
+        description="`metric` (°C, mm, cm, m) or `imperial` (°F, inches, feet); each "
+        "measurement's name ends with its unit, e.g. `max_temp_c` or `max_temp_f`.",
+        examples=["imperial"],
     )
 
     @property
@@ -175,12 +186,103 @@ def _check_years(
         raise _reject([("start_year", "must not be after end_year")])
 
 
+_NUMBER = r"-?\d{1,3}(?:\.\d+)?"
+_PAIR = re.compile(f"({_NUMBER}),({_NUMBER})")
+_BOX = re.compile(f"({_NUMBER}),({_NUMBER}),({_NUMBER}),({_NUMBER})")
+
+
+def _check_point(lat: float, lon: float) -> None:
+    if not -90 <= lat <= 90:
+        raise ValueError(f"latitude {lat:g} is outside [-90, 90]")
+    if not -180 <= lon <= 180:
+        raise ValueError(f"longitude {lon:g} is outside [-180, 180]")
+
+
 class StationsQuery(PageQuery):
+    # near shapes the rows (a distance column, nearest first) rather than selecting them.
+    _NOT_FILTERS = PageQuery._NOT_FILTERS | {"near"}
+
+    format: Literal["json", "csv", "geojson"] | None = Field(  # type: ignore[assignment]
+        None,
+        description="`csv` streams the whole filtered result as CSV (also chosen by "
+        "`Accept: text/csv`), `geojson` as an RFC 7946 FeatureCollection (also chosen by "
+        "`Accept: application/geo+json`); default JSON, one page.",
+        examples=["geojson"],
+    )
     state: list[State] = Field(
         default_factory=list,
         description="US state code; repeat for several.",
         examples=[["IA"]],
     )
+    near: str | None = Field(
+        None,
+        description="`LAT,LON` in decimal degrees: adds `distance_km` (great-circle, on a "
+        "sphere of 6,371.0088 km, to 0.1 km) and orders by it, then by station id.",
+        examples=["41.88,-87.63"],
+        json_schema_extra={"pattern": f"^{_PAIR.pattern}$"},
+    )
+    radius_km: float | None = Field(
+        None,
+        gt=0,
+        le=40_075,
+        allow_inf_nan=False,
+        description="With `near`: only stations within this distance, km.",
+        examples=[100],
+    )
+    bbox: str | None = Field(
+        None,
+        description="`MIN_LON,MIN_LAT,MAX_LON,MAX_LAT` (RFC 7946's order): only stations "
+        "inside the box, edges included.",
+        examples=["-91,40,-87,42.5"],
+        json_schema_extra={"pattern": f"^{_BOX.pattern}$"},
+    )
+
+    @field_validator("near")
+    @classmethod
+    def _check_near(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not (match := _PAIR.fullmatch(value)):
+                raise ValueError("expected LAT,LON in decimal degrees, e.g. 41.88,-87.63")
+            _check_point(float(match[1]), float(match[2]))
+        return value
+
+    @field_validator("bbox")
+    @classmethod
+    def _check_bbox(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not (match := _BOX.fullmatch(value)):
+                raise ValueError(
+                    "expected MIN_LON,MIN_LAT,MAX_LON,MAX_LAT in decimal degrees, "
+                    "e.g. -91,40,-87,42.5"
+                )
+            min_lon, min_lat, max_lon, max_lat = map(float, match.groups())
+            _check_point(min_lat, min_lon)
+            _check_point(max_lat, max_lon)
+            if min_lon > max_lon:
+                raise ValueError("the minimum longitude is greater than the maximum")
+            if min_lat > max_lat:
+                raise ValueError("the minimum latitude is greater than the maximum")
+        return value
+
+    @model_validator(mode="after")
+    def _check_radius(self) -> Self:
+        if self.radius_km is not None and self.near is None:
+            raise _reject([("radius_km", "needs near (LAT,LON) to measure from")])
+        return self
+
+    @property
+    def point(self) -> tuple[float, float] | None:
+        """``near`` as (latitude, longitude)."""
+        if self.near is None:
+            return None
+        lat, lon = map(float, self.near.split(","))
+        return lat, lon
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        return super().filters | {
+            "bbox": [float(v) for v in self.bbox.split(",")] if self.bbox else None
+        }
 
 
 class YieldQuery(PageQuery):
@@ -240,6 +342,18 @@ class WeatherItem(BaseModel):
     precipitation_mm: float | None = Field(description="Precipitation, mm.", examples=[9.4])
 
 
+class ImperialWeatherItem(BaseModel):
+    """A day with `units=imperial`."""
+
+    station_id: str = Field(examples=["USC00110072"])
+    date: dt.date = Field(examples=["1985-01-01"])
+    max_temp_f: float | None = Field(description="Maximum temperature, °F, 0.1.", examples=[28.0])
+    min_temp_f: float | None = Field(description="Minimum temperature, °F, 0.1.", examples=[9.0])
+    precipitation_in: float | None = Field(
+        description="Precipitation, inches, 0.01.", examples=[0.37]
+    )
+
+
 class StatsItem(BaseModel):
     station_id: str = Field(examples=["USC00110072"])
     year: int = Field(examples=[1985])
@@ -257,9 +371,37 @@ class StatsItem(BaseModel):
     precipitation_days: int = Field(description="Days with a precipitation value.", examples=[365])
 
 
-class StationItem(BaseModel):
+class ImperialStatsItem(BaseModel):
+    """A station-year with `units=imperial`."""
+
     station_id: str = Field(examples=["USC00110072"])
+    year: int = Field(examples=[1985])
+    avg_max_temp_f: float | None = Field(
+        description="Mean of the daily maximum temperatures, °F, 2 decimals.", examples=[60.3]
+    )
+    avg_min_temp_f: float | None = Field(
+        description="Mean of the daily minimum temperatures, °F, 2 decimals.", examples=[39.07]
+    )
+    total_precipitation_in: float | None = Field(
+        description="Sum of daily precipitation, inches, 2 decimals.", examples=[34.77]
+    )
+    max_temp_days: int = Field(description="Days with a maximum temperature.", examples=[362])
+    min_temp_days: int = Field(description="Days with a minimum temperature.", examples=[362])
+    precipitation_days: int = Field(description="Days with a precipitation value.", examples=[365])
+
+
+class _StationFields(BaseModel):
+    station_id: str = Field(examples=["USC00110072"])
+    name: str | None = Field(description="NOAA's station name.", examples=["ALEDO"])
     state: str | None = Field(description="US state from the COOP state code.", examples=["IL"])
+    latitude: float | None = Field(description="Decimal degrees, WGS 84.", examples=[41.2069])
+    longitude: float | None = Field(description="Decimal degrees, WGS 84.", examples=[-90.7419])
+    gsn: bool | None = Field(description="In the GCOS Surface Network.", examples=[False])
+    hcn_crn: Literal["HCN", "CRN"] | None = Field(
+        description="US Historical Climatology Network or Climate Reference Network station.",
+        examples=["HCN"],
+    )
+    wmo_id: str | None = Field(description="World Meteorological Organization id.", examples=[None])
     first_date: dt.date | None = Field(examples=["1985-01-01"])
     last_date: dt.date | None = Field(examples=["2014-12-31"])
     days: int = Field(description="Days with an observation row.", examples=[10865])
@@ -271,6 +413,38 @@ class StationItem(BaseModel):
     )
     precipitation_share: float | None = Field(
         description="Share of days with a precipitation value, 0 to 1.", examples=[0.9874]
+    )
+    distance_km: float | None = Field(
+        None,
+        description="With `near`: great-circle distance from it, km, 0.1.",
+        examples=[159.3],
+    )
+
+
+class StationItem(_StationFields):
+    """Metadata (from NOAA's ghcnd-stations.txt; `null` where unknown) and completeness."""
+
+    elevation_m: float | None = Field(description="Elevation, metres.", examples=[223.7])
+
+
+class ImperialStationItem(_StationFields):
+    """A station with `units=imperial`."""
+
+    elevation_ft: float | None = Field(description="Elevation, feet, 0.1.", examples=[734.0])
+
+
+class ImperialYieldWeather(BaseModel):
+    """The year's station means with `units=imperial`."""
+
+    stations: int = Field(description="Stations with yearly stats that year.", examples=[167])
+    avg_max_temp_f: float | None = Field(
+        description="Mean over stations of avg_max_temp_f.", examples=[60.44]
+    )
+    avg_min_temp_f: float | None = Field(
+        description="Mean over stations of avg_min_temp_f.", examples=[39.38]
+    )
+    avg_total_precipitation_in: float | None = Field(
+        description="Mean over stations of total_precipitation_in.", examples=[35.48]
     )
 
 
@@ -292,7 +466,7 @@ class YieldItem(BaseModel):
     corn_grain_yield_kt: int = Field(
         description="US corn grain yield, thousand metric tons.", examples=[225447]
     )
-    weather: YieldWeather | None = Field(
+    weather: YieldWeather | ImperialYieldWeather | None = Field(
         None, description="Present with include=weather: the year's station means."
     )
 

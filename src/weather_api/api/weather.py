@@ -9,7 +9,15 @@ from fastapi import APIRouter, Query, Request, Response
 from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.listing import list_responses, respond
-from weather_api.api.schemas import Page, StatsItem, StatsQuery, WeatherItem, WeatherQuery
+from weather_api.api.schemas import (
+    ImperialStatsItem,
+    ImperialWeatherItem,
+    Page,
+    StatsItem,
+    StatsQuery,
+    WeatherItem,
+    WeatherQuery,
+)
 from weather_api.db.queries import StatsRepository, WeatherRepository
 
 router = APIRouter(prefix="/api/weather", tags=["weather"])
@@ -18,7 +26,7 @@ router = APIRouter(prefix="/api/weather", tags=["weather"])
 @router.get(
     "",
     summary="Daily observations",
-    response_model=Page[WeatherItem],
+    response_model=Page[WeatherItem | ImperialWeatherItem],
     responses=list_responses(
         "station_id,date,max_temp_c,min_temp_c,precipitation_mm\n"
         "USC00110072,1985-01-01,-2.2,-12.8,9.4\n"
@@ -32,8 +40,9 @@ async def list_weather(
     cache: CacheDep,
 ) -> Any:
     """Daily max/min temperature (°C) and precipitation (mm) per station, sorted by station
-    then date; `null` where the station reported no value."""
-    repo = WeatherRepository(session, cache.data_version)
+    then date; `null` where the station reported no value. `units=imperial`: °F and
+    inches."""
+    repo = WeatherRepository(session, cache.data_version, units=query.units)
     return await respond(
         request,
         response,
@@ -48,7 +57,7 @@ async def list_weather(
 @router.get(
     "/stats",
     summary="Yearly statistics per station",
-    response_model=Page[StatsItem],
+    response_model=Page[StatsItem | ImperialStatsItem],
     responses=list_responses(
         "station_id,year,avg_max_temp_c,avg_min_temp_c,total_precipitation_cm,"
         "max_temp_days,min_temp_days,precipitation_days\n"
@@ -62,7 +71,8 @@ async def list_weather_stats(
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:
-    """Per station and year: mean max and min temperature (°C), total precipitation (cm),
+    """Per station and year: mean max and min temperature (°C; °F with `units=imperial`),
+    total precipitation (cm; inches),
     and how many days each figure stands on. Missing days are ignored; a figure with no
     day to stand on is `null`."""
     return await respond(
@@ -71,6 +81,6 @@ async def list_weather_stats(
         query=query,
         cache=cache,
         session=session,
-        repo=StatsRepository(session),
+        repo=StatsRepository(session, units=query.units),
         filename="weather-stats.csv",
     )

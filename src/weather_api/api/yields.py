@@ -13,12 +13,12 @@ from weather_api.api.schemas import Page, YieldItem, YieldQuery
 from weather_api.db.queries import YieldRepository
 
 router = APIRouter(prefix="/api/yield", tags=["yield"])
-_WEATHER = ("stations", "avg_max_temp_c", "avg_min_temp_c", "avg_total_precipitation_cm")
+_YIELD = ("year", "corn_grain_yield_kt")
 
 
 def _nest(row: dict[str, Any]) -> dict[str, Any]:
     """Put the weather means under ``weather``, as the JSON item has them."""
-    weather = {k: row.pop(k) for k in _WEATHER if k in row}
+    weather = {k: row.pop(k) for k in list(row) if k not in _YIELD}
     return row | {"weather": weather or None}
 
 
@@ -37,7 +37,7 @@ async def list_yield(
 ) -> Any:
     """US corn grain yield per year, in thousand metric tons. With `include=weather` each
     year also carries the mean over stations of that year's yearly stats."""
-    repo = YieldRepository(session, weather=query.include == "weather")
+    repo = YieldRepository(session, weather=query.include == "weather", units=query.units)
     return await respond(
         request,
         response,
