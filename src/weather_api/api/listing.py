@@ -69,12 +69,18 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def list_responses(csv_example: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses shared by the list endpoints."""
+def list_responses(
+    csv_example: str, *, json_examples: dict[str, Any] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses shared by the list endpoints; ``json_examples`` are named examples
+    of the JSON page (the model's schema stays)."""
+    content: dict[str, Any] = {"text/csv": {"schema": {"type": "string"}, "example": csv_example}}
+    if json_examples:
+        content["application/json"] = {"examples": json_examples}
     return {
         200: {
             "description": "A page of items, or with format=csv the whole result as CSV.",
-            "content": {"text/csv": {"schema": {"type": "string"}, "example": csv_example}},
+            "content": content,
         },
         304: {"description": "Not modified: the If-None-Match ETag is current."},
         422: {"model": Problem, "description": "Invalid parameters, each named in `errors`."},

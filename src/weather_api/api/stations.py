@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from weather_api.api import examples
 from weather_api.api.caching import GEOJSON, CacheDep, wants_geojson
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.errors import ApiError
@@ -41,9 +42,11 @@ def _list_responses() -> dict[int | str, dict[str, Any]]:
         "station_id,name,state,latitude,longitude,elevation_m,gsn,hcn_crn,wmo_id,first_date,"
         "last_date,days,max_temp_share,min_temp_share,precipitation_share\n"
         "USC00110072,ALEDO,IL,41.2069,-90.7419,223.7,f,HCN,,1985-01-01,2014-12-31,10865,"
-        "0.9903,0.9901,0.9874\n"
+        "0.9903,0.9901,0.9874\n",
+        json_examples=examples.STATIONS_JSON,
     )
-    responses[200]["content"][GEOJSON] = {"schema": COLLECTION_SCHEMA}
+    geojson = {"schema": COLLECTION_SCHEMA, "examples": examples.STATIONS_GEOJSON}
+    responses[200]["content"][GEOJSON] = geojson
     return responses
 
 
@@ -90,7 +93,7 @@ async def list_stations(
     responses={
         200: {
             "description": "The station; with format=geojson a GeoJSON Feature.",
-            "content": {GEOJSON: {"schema": FEATURE_SCHEMA}},
+            "content": {GEOJSON: {"schema": FEATURE_SCHEMA, "examples": examples.STATION_GEOJSON}},
         },
         304: {"description": "Not modified: the If-None-Match ETag is current."},
         404: {"model": Problem, "description": "No such station."},

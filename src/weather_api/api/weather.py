@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from weather_api.api import examples
 from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.listing import list_responses, respond
@@ -29,7 +30,8 @@ router = APIRouter(prefix="/api/weather", tags=["weather"])
     response_model=Page[WeatherItem | ImperialWeatherItem],
     responses=list_responses(
         "station_id,date,max_temp_c,min_temp_c,precipitation_mm\n"
-        "USC00110072,1985-01-01,-2.2,-12.8,9.4\n"
+        "USC00110072,1985-01-01,-2.2,-12.8,9.4\n",
+        json_examples=examples.WEATHER_JSON,
     ),
 )
 async def list_weather(
@@ -61,7 +63,8 @@ async def list_weather(
     responses=list_responses(
         "station_id,year,avg_max_temp_c,avg_min_temp_c,total_precipitation_cm,"
         "max_temp_days,min_temp_days,precipitation_days\n"
-        "USC00110072,1985,15.72,3.93,88.32,362,362,365\n"
+        "USC00110072,1985,15.72,3.93,88.32,362,362,365\n",
+        json_examples=examples.STATS_JSON,
     ),
 )
 async def list_weather_stats(
