@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from weather_api.api import examples
@@ -121,4 +122,6 @@ async def get_station(
         raise ApiError(404, f"no station {station_id}")
     if wants_geojson(request):
         return geojson_response(feature(rows[0]), cache.headers)
-    return {k: v for k, v in rows[0].items() if k != GEOMETRY_ELEVATION}
+    # Rendered here like the list's items: a model would add `distance_km: null`.
+    item = {k: v for k, v in rows[0].items() if k != GEOMETRY_ELEVATION}
+    return Response(orjson.dumps(item), media_type="application/json", headers=cache.headers)
