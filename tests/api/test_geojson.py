@@ -102,7 +102,7 @@ async def test_the_list_is_a_feature_collection_of_the_whole_result(
 
 
 async def test_filters_and_near_apply_to_the_collection(client: AsyncClient, app: FastAPI) -> None:
-    params = {"format": "geojson", "near": "41.88,-87.63", "radius_km": 700}
+    params: dict[str, str | int] = {"format": "geojson", "near": "41.88,-87.63", "radius_km": 700}
     response = await client.get(app.url_path_for("list_stations"), params=params)
     body = valid(response.json())
     page = await client.get(app.url_path_for("list_stations"), params=params | {"format": "json"})

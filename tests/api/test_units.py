@@ -122,7 +122,7 @@ async def test_yield_weather_means_in_fahrenheit_and_inches(
     stats = [year_means(days, s, 1986) for s in STATIONS]
 
     def over_stations(key: str) -> Fraction:
-        return Fraction(mean(s[key] for s in stats if s[key] is not None))  # type: ignore[type-var]
+        return mean(value for s in stats if (value := s[key]) is not None)
 
     assert item["weather"] == {
         "stations": 3,

@@ -376,8 +376,8 @@ def _stats_statements(shape: Shape, units: Units) -> _Paged:
     items = select(
         ys.station_id,
         ys.year,
-        measure("avg_max_temp_c", ys.avg_max_temp_c, units),
-        measure("avg_min_temp_c", ys.avg_min_temp_c, units),
+        measure("avg_max_temp_c", ys.avg_max_temp_c, units, count=ys.max_temp_days),
+        measure("avg_min_temp_c", ys.avg_min_temp_c, units, count=ys.min_temp_days),
         measure("total_precipitation_cm", ys.total_precipitation_cm, units),
         ys.max_temp_days,
         ys.min_temp_days,

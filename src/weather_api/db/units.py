@@ -57,6 +57,16 @@ def fahrenheit(celsius: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     return cast(celsius, Numeric) * _exact("1.8") + 32
 
 
+def fahrenheit_mean(mean_c: SQLColumnExpression[Any], count: Any) -> ColumnElement[Any]:
+    """The mean in °F of ``count`` values whose mean in °C is ``mean_c``, dividing last:
+    the stored mean is a rounded quotient, so converting it could land a hair off a
+    rounding tie that exact arithmetic hits. The sum it stands for is a whole number of
+    tenths, recovered exactly by rounding."""
+    total_c = celsius(func.round(cast(mean_c, Numeric) * 10 * count))
+    total_f: ColumnElement[Any] = total_c * _exact("1.8")
+    return total_f / count + 32
+
+
 def inches(centimetres: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     """cm (exact numeric, e.g. ``centimetres(tenths)``) → inches: tenths of mm / 254."""
     return cast(centimetres, Numeric) / _exact("2.54")
@@ -86,13 +96,22 @@ def served_name(metric_name: str, units: Units) -> str:
     return metric_name if units == "metric" else _MEASURES[metric_name][1]
 
 
-def measure(metric_name: str, metric: SQLColumnExpression[Any], units: Units) -> ColumnElement[Any]:
+def measure(
+    metric_name: str,
+    metric: SQLColumnExpression[Any],
+    units: Units,
+    *,
+    count: SQLColumnExpression[Any] | None = None,
+) -> ColumnElement[Any]:
     """The measurement ``metric_name`` (e.g. ``max_temp_c``) from its exact metric value,
-    converted to ``units``, rounded once at the end, as a float labelled with its name."""
+    converted to ``units``, rounded once at the end, as a float labelled with its name.
+    ``count``: for a mean temperature, the number of values it stands on (see
+    ``fahrenheit_mean``)."""
     digits, _, convert, imperial_digits = _MEASURES[metric_name]
     value: ColumnElement[Any] = cast(metric, Numeric)
     if units == "imperial":
-        value, digits = convert(value), imperial_digits
+        value = convert(value) if count is None else fahrenheit_mean(value, count)
+        digits = imperial_digits
     if digits is not None:
         value = func.round(value, digits)
     return cast(value, Float).label(served_name(metric_name, units))
