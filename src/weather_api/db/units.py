@@ -64,7 +64,8 @@ def fahrenheit_mean(mean_c: SQLColumnExpression[Any], count: Any) -> ColumnEleme
     tenths, recovered exactly by rounding."""
     total_c = celsius(func.round(cast(mean_c, Numeric) * 10 * count))
     total_f: ColumnElement[Any] = total_c * _exact("1.8")
-    return total_f / count + 32
+    mean_f: ColumnElement[Any] = total_f / count + 32
+    return mean_f
 
 
 def inches(centimetres: SQLColumnExpression[Any]) -> ColumnElement[Any]:
