@@ -457,11 +457,23 @@ def _station_statements(shape: Shape, near: bool, units: Units) -> _Paged:
     if "radius_km" in shape and not near:
         raise ValueError("radius_km needs near")
     st, ys, obs = Station, YearlyStats, Observation
-    days = func.coalesce(func.sum(ys.days), 0)
 
     def share(column: SQLColumnExpression[Any]) -> ColumnElement[Any]:
         return _float(func.sum(column) / func.nullif(func.sum(ys.days), 0), 4)
 
+    # The stations with observations first (a few hundred groups of the yearly stats),
+    # then their rows by primary key: a station list may hold 130,000 others.
+    counts = (
+        select(
+            ys.station_id,
+            func.sum(ys.days).label("days"),
+            share(ys.max_temp_days).label("max_temp_share"),
+            share(ys.min_temp_days).label("min_temp_share"),
+            share(ys.precipitation_days).label("precipitation_share"),
+        )
+        .group_by(ys.station_id)
+        .subquery()
+    )
     # min/max of the primary key's second column: two index probes per station.
     first = select(func.min(obs.date)).where(obs.station_id == st.station_id)
     last = select(func.max(obs.date)).where(obs.station_id == st.station_id)
@@ -477,12 +489,12 @@ def _station_statements(shape: Shape, near: bool, units: Units) -> _Paged:
         st.wmo_id,
         first.scalar_subquery().label("first_date"),
         last.scalar_subquery().label("last_date"),
-        days.label("days"),
-        share(ys.max_temp_days).label("max_temp_share"),
-        share(ys.min_temp_days).label("min_temp_share"),
-        share(ys.precipitation_days).label("precipitation_share"),
-    ).join(ys, ys.station_id == st.station_id)
-    items = _where(items, _STATION_FILTERS, shape).group_by(st.station_id)
+        counts.c.days,
+        counts.c.max_temp_share,
+        counts.c.min_temp_share,
+        counts.c.precipitation_share,
+    ).join(st, st.station_id == counts.c.station_id)
+    items = _where(items, _STATION_FILTERS, shape)
     if near:
         items = items.add_columns(_DISTANCE.label("distance_km"))
         return _Paged.of(items.order_by(_DISTANCE, st.station_id), (_DISTANCE, st.station_id))
