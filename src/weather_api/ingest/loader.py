@@ -246,6 +246,10 @@ async def _store(
             summary.updated += updated
             summary.unchanged += prepared.records - inserted - updated
             changed = changed or bool(inserted or updated)
+            if inserted:
+                # A list can add 130,000 rows at once: plan the station queries by them
+                # now, not when autovacuum next gets to it.
+                await conn.execute(text("ANALYZE stations"))
     await conn.execute(
         text(
             "WITH version AS (UPDATE data_version SET version = version + 1, "
