@@ -48,6 +48,7 @@ from sqlalchemy import make_url
 
 from bench.common import write_section
 from weather_api.db.engine import temporary_embedded
+from weather_api.ingest.sources import PACKAGED_STATION_LIST
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -85,8 +86,9 @@ SHAPES = (
     Shape("deep", "Page at offset 1.7 million", "/api/weather?page=17000&page_size=100"),
     Shape("cursor", "Last page through the cursor", ""),
     Shape("csv", "Full CSV of one station", f"/api/weather?station_id={STATION}&format=csv", False),
+    Shape("stations", "Stations, first page", "/api/stations"),
+    Shape("near", "10 stations nearest a point", "/api/stations?near=41.88,-87.63&page_size=10"),
 )
-DEPTH_SHAPES = ("deep", "cursor")  # each within MAX_DEPTH_RATIO of "first"
 _SEASON_2012 = "/api/weather/summary?period=season&start_date=2012-01-01&end_date=2012-12-31"
 _CUSTOM_SEASON = "season_start=05-15&season_end=08-31&gdd_base_c=8&edd_threshold_c=30"
 # The climate endpoints (``--suite climate``): default parameters, which monthly_stats
@@ -143,7 +145,13 @@ CLIMATE_SHAPES = (
     ),
 )
 SUITES = {"api": SHAPES, "climate": CLIMATE_SHAPES}
-CSV_RATIO = ("summary-csv", "daily-csv")  # within MAX_DEPTH_RATIO, as the issue asks 1.5x
+# The monthly CSV against as many daily rows: within MAX_DEPTH_RATIO, as the issue asks.
+CSV_RATIO = {"summary-csv": "daily-csv"}
+# Each within MAX_DEPTH_RATIO of the shape it is compared with.
+DEPTH_SHAPES = {"deep": "first", "cursor": "first", "near": "stations"}
+# NOAA's full station list has about 130,000 stations: the benchmark loads as many
+# synthetic ones beside the dataset's own, so that `near` searches a table of that size.
+SYNTHETIC_STATIONS = 130_000
 
 
 @dataclass(frozen=True)
@@ -386,6 +394,31 @@ def loaded_database(server_url: str, data: Path, *, reuse: bool, keep: bool) -> 
             fetch(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def station_list(directory: Path, synthetic: int) -> Path:
+    """The dataset's own ghcnd-stations.txt followed by ``synthetic`` made-up stations in
+    NOAA's layout, spread over the globe (none has observations, as most of NOAA's list
+    has none in this dataset)."""
+    lines = PACKAGED_STATION_LIST.read_text().splitlines()
+    for i in range(synthetic):
+        lat = (i * 7919 % 179_999) / 1000 - 89.999
+        lon = (i * 104_729 % 359_999) / 1000 - 179.999
+        name = f"SYNTHETIC {i}"
+        lines.append(f"ZZ{i:09d} {lat:8.4f} {lon:9.4f} {i % 3000:6.1f}    {name:30}" + " " * 14)
+    path = directory / "ghcnd-stations.txt"
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return path
+
+
+def load_station_list(url: str, synthetic: int) -> None:
+    """Load the station list; a re-run with the same count is skipped by its checksum."""
+    with tempfile.TemporaryDirectory() as directory:
+        summary = load(url, station_list(Path(directory), synthetic))
+    if summary["status"] != "succeeded":
+        raise SystemExit(f"the station list did not load: {summary}")
+    stations = fetch(url, "SELECT count(*) FROM stations")
+    print(f"{stations:,} stations, {synthetic:,} of them synthetic", file=sys.stderr)
+
+
 # -- the API server -------------------------------------------------------------------------
 
 
@@ -529,26 +562,24 @@ def table(cells: Sequence[Cell]) -> str:
     return "\n".join(lines)
 
 
-def depth_table(
-    cells: Sequence[Cell],
-    base: str = "first",
-    keys: Sequence[str] = DEPTH_SHAPES,
-    against: str = "Against the first page",
-) -> str:
-    """The deep and the cursor page against the first page (or ``keys`` against
-    ``base``), per connection count."""
+def depth_table(cells: Sequence[Cell], pairs: dict[str, str] = DEPTH_SHAPES) -> str:
+    """Each shape of ``pairs`` against the shape it maps to (the deep and the cursor page
+    against the first page, the nearest stations against the plain first page of
+    stations, the monthly CSV against as many daily rows), per connection count."""
     by = {(c.shape, c.connections): c for c in cells}
+    labels = {s.key: s.label for s in SHAPES + CLIMATE_SHAPES}
     lines = [
-        f"| {against} | Connections | p50 ratio | p99 ratio | Requests/s ratio "
+        "| Request | Against | Connections | p50 ratio | p99 ratio | Requests/s ratio "
         "| CPU/request ratio | Target | Result |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
+        "|---|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for shape in SHAPES + CLIMATE_SHAPES:
-        if shape.key not in keys:
+        if shape.key not in pairs:
             continue
-        label = shape.label
+        label, against = shape.label, labels[pairs[shape.key]]
         for conns in sorted({c.connections for c in cells}):
-            first, cell = by.get((base, conns)), by.get((shape.key, conns))
+            first = by.get((pairs[shape.key], conns))
+            cell = by.get((shape.key, conns))
             # A cell with no answered request (a CSV slower than the run) has no ratio.
             if first is None or cell is None or not (first.requests and cell.requests):
                 continue
@@ -561,10 +592,10 @@ def depth_table(
                 target = f"p50 and p99 ≤ {MAX_DEPTH_RATIO}x"
                 result = verdict(max(p50, p99) <= MAX_DEPTH_RATIO)
             lines.append(
-                f"| {label} | {conns} | {p50:.2f}x | {p99:.2f}x "
+                f"| {label} | {against} | {conns} | {p50:.2f}x | {p99:.2f}x "
                 f"| {cell.requests_s / first.requests_s:.2f}x | {cpu:.2f}x | {target} | {result} |"
             )
-            label = ""
+            label = against = ""
     return "\n".join(lines)
 
 
@@ -785,6 +816,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=300,
         help="seconds in all to wait, before cells, for other processes to calm down (default 300)",
     )
+    parser.add_argument(
+        "--stations",
+        type=int,
+        default=SYNTHETIC_STATIONS,
+        help=f"synthetic stations loaded beside the dataset's (default {SYNTHETIC_STATIONS:,})",
+    )
     parser.add_argument("--gzip", action="store_true", help="send Accept-Encoding: gzip")
     parser.add_argument("--keep", action="store_true", help="keep a database loaded here")
     parser.add_argument("--write", action="store_true", help=f"update the API section of {DOC}")
@@ -808,6 +845,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = stack.enter_context(
             loaded_database(server_url, args.data, reuse=bool(args.database_url), keep=args.keep)
         )
+        load_station_list(url, args.stations)
         args.rows = loaded_rows(url)
         facts = machine(url)
         base, pid = stack.enter_context(api_server(url))
@@ -823,10 +861,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for conns in args.connections:
                 cells.append(measure(shape.key, urls[shape.key], conns, args, headers, watch))
     result = table(cells)
-    if args.suite == "climate":
-        depth = depth_table(cells, "daily-csv", CSV_RATIO[:1], "Against as many daily rows")
-    else:
-        depth = depth_table(cells)
+    depth = depth_table(cells, CSV_RATIO if args.suite == "climate" else DEPTH_SHAPES)
     print(result)
     print()
     print(depth)

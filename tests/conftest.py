@@ -35,7 +35,7 @@ from weather_api.api.dependencies import get_read_session
 from weather_api.app import create_app
 from weather_api.db.engine import alembic_config, create_engine, temporary_embedded
 from weather_api.ingest.loader import Loader
-from weather_api.ingest.sources import SourceLimits
+from weather_api.ingest.sources import PACKAGED_STATION_LIST, SourceLimits
 from weather_api.settings import Settings
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -174,12 +174,13 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 async def api_db_url(server_url: str, template_url: str, sample_dir: Path) -> AsyncIterator[str]:
-    """A database with the sample data loaded, shared (read-only) by the API tests."""
+    """A database with the sample data and the packaged station list loaded, shared
+    (read-only) by the API tests."""
     url = await create_database(server_url, template=make_url(template_url).database)
     settings = settings_for(url)
     engine = create_engine(url, settings, pool_size=1)
     summary = await Loader(engine, SourceLimits.from_settings(settings, restricted=False)).run(
-        [str(sample_dir)], trigger="cli"
+        [str(sample_dir), str(PACKAGED_STATION_LIST)], trigger="cli"
     )
     assert summary.status == "succeeded", summary.errors
     await engine.dispose()

@@ -129,9 +129,10 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     from weather_api.db.engine import migrate
     from weather_api.db.models import JobStatus
     from weather_api.ingest.loader import LoadInProgressError
+    from weather_api.ingest.sources import default_sources
 
     migrate(_primary_url(settings))
-    sources = args.sources or [settings.data_source]
+    sources = args.sources or default_sources(settings.data_source)
     try:
         summary = asyncio.run(_load(sources, settings, sys.stderr.isatty() and not args.json))
     except LoadInProgressError as exc:

@@ -39,7 +39,7 @@ from tests.conftest import SHARED_DATA, create_database, drop_database, settings
 from weather_api.app import create_app
 from weather_api.db.engine import create_engine
 from weather_api.ingest.loader import Loader
-from weather_api.ingest.sources import SourceLimits
+from weather_api.ingest.sources import SourceLimits, default_sources
 
 pytestmark = [
     pytest.mark.full_data,
@@ -60,13 +60,14 @@ CURL = re.compile(r"\$ curl -s '(localhost:8000/[^']*)'")
 
 @pytest.fixture(scope="module")
 async def client(server_url: str, template_url: str) -> AsyncIterator[AsyncClient]:
-    """The app, with an admin token, over a database into which the CLI's loader loaded
-    the full dataset: what `weather-api load ../shared/data` leaves."""
+    """The app, with an admin token, over a database into which the loader loaded the full
+    dataset and the packaged station list: what `weather-api serve` (or `weather-api load`)
+    with WEATHER_DATA_SOURCE=../shared/data leaves."""
     url = await create_database(server_url, template=make_url(template_url).database)
     settings = settings_for(url, admin_token=SecretStr(TOKEN))
     engine = create_engine(url, settings, pool_size=1)
     limits = SourceLimits.from_settings(settings, restricted=False)
-    summary = await Loader(engine, limits).run([str(SHARED_DATA)], trigger="cli")
+    summary = await Loader(engine, limits).run(default_sources(str(SHARED_DATA)), trigger="cli")
     await engine.dispose()
     assert summary.status == "succeeded", summary.errors
     app = create_app(settings)
@@ -246,6 +247,9 @@ async def test_parameter_examples_are_valid_and_find_something(
                 value = first_example(param)
                 assert value is not None, f"GET {template}: {param['name']} has no example"
                 query = "?" + urlencode({param["name"]: value}, doseq=True)
+                # A parameter that needs another (radius_km needs near) names it as x-with.
+                if companion := param.get("schema", {}).get("x-with"):
+                    query += "&" + companion
             response = await client.get(path + query)
             checked += 1
             label = f"GET {path + query}"

@@ -10,6 +10,23 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from tests.sample import FIRST, LAST, STATIONS, read_days
+from weather_api.ingest.sources import PACKAGED_STATION_LIST
+
+
+def metadata(station_id: str) -> dict[str, Any]:
+    """A station's fields from the packaged ghcnd-stations.txt, read by its columns."""
+    for line in PACKAGED_STATION_LIST.read_text().splitlines():
+        if line.startswith(station_id):
+            return {
+                "name": line[41:71].strip(),
+                "latitude": float(line[12:20]),
+                "longitude": float(line[21:30]),
+                "elevation_m": float(line[31:37]),
+                "gsn": line[72:75] == "GSN",
+                "hcn_crn": line[76:79].strip() or None,
+                "wmo_id": line[80:85].strip() or None,
+            }
+    raise AssertionError(f"{station_id} is not in {PACKAGED_STATION_LIST}")
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +43,7 @@ def expected(sample_dir: Path) -> list[dict[str, Any]]:
         items.append(
             {
                 "station_id": station_id,
+                **metadata(station_id),
                 "state": states[station_id],
                 "first_date": FIRST.isoformat(),
                 "last_date": LAST.isoformat(),

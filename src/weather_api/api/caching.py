@@ -21,6 +21,21 @@ VARY = "Accept, Accept-Encoding"
 _CURRENT = select(DataVersion.version, DataVersion.changed_at)
 
 
+GEOJSON = "application/geo+json"
+
+
+def wants_geojson(request: Request) -> bool:
+    """``format=geojson`` wins; without ``format``, an Accept header asking for GeoJSON."""
+    fmt = request.query_params.get("format")
+    if fmt is not None:
+        return fmt == "geojson"
+    return GEOJSON in request.headers.get("accept", "")
+
+
+def _representation(request: Request) -> str:
+    return "csv" if wants_csv(request) else "geojson" if wants_geojson(request) else "json"
+
+
 def wants_csv(request: Request) -> bool:
     """``format=csv`` wins; without ``format``, an Accept header asking for CSV."""
     fmt = request.query_params.get("format")
@@ -49,9 +64,9 @@ async def conditional(request: Request, response: Response, session: ReadSession
     conn = await session.connection()  # Core: the ORM adds nothing to reading two columns
     row = (await conn.execute(_CURRENT)).first()
     version = row.version if row else None
-    etag = f'W/"{version}-{"csv" if wants_csv(request) else "json"}"'
-    # Vary as on the 200 a 304 stands for: its body depends on Accept (JSON or CSV) and on
-    # Accept-Encoding (gzipped or not).
+    etag = f'W/"{version}-{_representation(request)}"'
+    # Vary as on the 200 a 304 stands for: its body depends on Accept (JSON, CSV or
+    # GeoJSON) and on Accept-Encoding (gzipped or not).
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
     if _matches(request.headers.get("if-none-match", ""), etag):
         raise ApiError(304, "not modified", headers=headers)

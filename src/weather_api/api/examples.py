@@ -109,7 +109,14 @@ STATION_ITEM = model_example(
     "/api/stations/USC00110072",
     {
         "station_id": "USC00110072",
+        "name": "ALEDO",
         "state": "IL",
+        "latitude": 41.2069,
+        "longitude": -90.7419,
+        "elevation_m": 223.7,
+        "gsn": False,
+        "hcn_crn": "HCN",
+        "wmo_id": None,
         "first_date": "1985-01-01",
         "last_date": "2014-12-31",
         "days": 10865,
@@ -136,24 +143,24 @@ LOAD_JOB = model_example(
     {
         "id": 1,
         "status": "succeeded",
-        "source": "/srv/data",
+        "source": "/srv/data /app/src/weather_api/ingest/data/ghcnd-stations.txt",
         "trigger": "cli",
-        "created_at": "2026-12-01T03:45:31.709793Z",
-        "started_at": "2026-12-01T03:45:31.758903Z",
-        "finished_at": "2026-12-01T03:45:42.853762Z",
-        "files_total": 168,
-        "files_done": 168,
-        "files_loaded": 168,
+        "created_at": "2026-12-01T04:32:32.624866Z",
+        "started_at": "2026-12-01T04:32:32.632521Z",
+        "finished_at": "2026-12-01T04:32:49.741465Z",
+        "files_total": 169,
+        "files_done": 169,
+        "files_loaded": 169,
         "files_skipped": 0,
         "files_failed": 0,
-        "records_read": 1729957,
+        "records_read": 1730124,
         "inserted": 1729957,
-        "updated": 0,
+        "updated": 167,
         "unchanged": 0,
         "errors": [],
         "message": None,
         "errors_omitted": 0,
-        "duration_s": 11.095,
+        "duration_s": 17.109,
     },
     LOAD_VOLATILE,
 )
@@ -162,7 +169,7 @@ READINESS = model_example(
     {
         "status": "ready",
         "reasons": [],
-        "schema_revision": "0002",
+        "schema_revision": "0004",
         "observations": 1729957,
         "stations": 167,
         "last_load": {
@@ -256,7 +263,14 @@ STATIONS_PAGE = Example(
         "items": [
             {
                 "station_id": "USC00110072",
+                "name": "ALEDO",
                 "state": "IL",
+                "latitude": 41.2069,
+                "longitude": -90.7419,
+                "elevation_m": 223.7,
+                "gsn": False,
+                "hcn_crn": "HCN",
+                "wmo_id": None,
                 "first_date": "1985-01-01",
                 "last_date": "2014-12-31",
                 "days": 10865,
@@ -266,7 +280,14 @@ STATIONS_PAGE = Example(
             },
             {
                 "station_id": "USC00110187",
+                "name": "ANNA 4 N",
                 "state": "IL",
+                "latitude": 37.5222,
+                "longitude": -89.2486,
+                "elevation_m": 180.7,
+                "gsn": False,
+                "hcn_crn": "HCN",
+                "wmo_id": None,
                 "first_date": "1985-01-01",
                 "last_date": "2013-12-31",
                 "days": 10407,
@@ -335,24 +356,24 @@ LOADS_PAGE = Example(
             {
                 "id": 1,
                 "status": "succeeded",
-                "source": "/srv/data",
+                "source": "/srv/data /app/src/weather_api/ingest/data/ghcnd-stations.txt",
                 "trigger": "cli",
-                "created_at": "2026-12-01T03:45:31.709793Z",
-                "started_at": "2026-12-01T03:45:31.758903Z",
-                "finished_at": "2026-12-01T03:45:42.853762Z",
-                "files_total": 168,
-                "files_done": 168,
-                "files_loaded": 168,
+                "created_at": "2026-12-01T04:32:32.624866Z",
+                "started_at": "2026-12-01T04:32:32.632521Z",
+                "finished_at": "2026-12-01T04:32:49.741465Z",
+                "files_total": 169,
+                "files_done": 169,
+                "files_loaded": 169,
                 "files_skipped": 0,
                 "files_failed": 0,
-                "records_read": 1729957,
+                "records_read": 1730124,
                 "inserted": 1729957,
-                "updated": 0,
+                "updated": 167,
                 "unchanged": 0,
                 "errors": [],
                 "message": None,
                 "errors_omitted": 0,
-                "duration_s": 11.095,
+                "duration_s": 17.109,
             }
         ],
         "page": 1,
@@ -395,30 +416,30 @@ STATIONS_CSV = Example(
     "iowa",
     "/api/stations?state=IA&format=csv",
     (
-        "station_id,state,first_date,last_date,days,max_temp_share,min_temp_share,precipitation_share\n"
-        "USC00130112,IA,1985-05-01,2014-12-31,10806,0.994,0.994,0.9969\n"
-        "USC00130133,IA,1985-01-01,2014-12-31,10957,0.9967,0.9958,0.9942\n"
-        "USC00130600,IA,1985-01-01,2014-12-31,10928,0.9934,0.9923,0.991\n"
-        "USC00131402,IA,1985-01-01,2014-12-31,10957,0.9932,0.9934,0.9973\n"
-        "USC00131533,IA,1985-01-01,2014-12-31,10957,0.9963,0.9965,0.9943\n"
-        "USC00131635,IA,1985-01-01,2014-12-31,10957,0.999,0.9988,0.9948\n"
-        "USC00132724,IA,1985-01-01,2014-12-31,10836,0.9693,0.9687,0.9398\n"
-        "USC00132789,IA,1985-01-01,2014-12-31,10957,0.9943,0.9926,0.9948\n"
-        "USC00132864,IA,1985-01-01,2014-12-31,10957,0.9956,0.9953,0.9962\n"
-        "USC00132977,IA,1985-01-01,2014-12-31,10957,0.9768,0.9739,0.962\n"
-        "USC00132999,IA,1985-01-01,2014-12-31,10804,0.9831,0.9817,0.9802\n"
-        "USC00134063,IA,1985-01-01,2014-12-31,10714,0.9817,0.9811,0.9846\n"
-        "USC00134142,IA,1985-05-01,2014-12-31,10807,0.9761,0.9757,0.9682\n"
-        "USC00134735,IA,1985-01-01,2014-12-31,10928,0.9822,0.9829,0.9384\n"
-        "USC00134894,IA,1985-01-01,2014-12-31,10867,0.9983,0.9983,0.9961\n"
-        "USC00135769,IA,1985-01-01,2014-12-31,10833,0.9493,0.9471,0.9622\n"
-        "USC00135796,IA,1985-01-01,2014-12-31,10957,0.9995,0.9991,0.985\n"
-        "USC00135952,IA,1985-01-01,2014-12-31,10899,0.9941,0.9934,0.9936\n"
-        "USC00137147,IA,1985-01-01,2014-12-31,10957,0.995,0.9971,0.9671\n"
-        "USC00137161,IA,1985-01-01,2014-12-31,10957,0.9778,0.9779,0.9774\n"
-        "USC00137979,IA,1985-01-01,2014-12-31,10926,0.9589,0.955,0.912\n"
-        "USC00138296,IA,1985-01-01,2014-12-31,10837,0.9994,0.9993,0.997\n"
-        "USC00138688,IA,1985-01-01,2014-12-31,10957,0.9966,0.993,0.9811\n"
+        "station_id,name,state,latitude,longitude,elevation_m,gsn,hcn_crn,wmo_id,first_date,last_date,days,max_temp_share,min_temp_share,precipitation_share\n"
+        "USC00130112,ALBIA 3 NNE,IA,41.0656,-92.7867,268.2,f,HCN,,1985-05-01,2014-12-31,10806,0.994,0.994,0.9969\n"
+        "USC00130133,ALGONA,IA,43.0664,-94.2222,370,f,HCN,,1985-01-01,2014-12-31,10957,0.9967,0.9958,0.9942\n"
+        "USC00130600,BELLE PLAINE,IA,41.8814,-92.2764,234.4,f,HCN,,1985-01-01,2014-12-31,10928,0.9934,0.9923,0.991\n"
+        "USC00131402,CHARLES CITY,IA,43.0603,-92.6717,302.7,f,HCN,,1985-01-01,2014-12-31,10957,0.9932,0.9934,0.9973\n"
+        "USC00131533,CLARINDA,IA,40.7242,-95.0192,299.3,f,HCN,,1985-01-01,2014-12-31,10957,0.9963,0.9965,0.9943\n"
+        "USC00131635,CLINTON #1,IA,41.795,-90.2642,181.1,f,HCN,,1985-01-01,2014-12-31,10957,0.999,0.9988,0.9948\n"
+        "USC00132724,ESTHERVILLE 4E,IA,43.4036,-94.7472,402.3,f,HCN,,1985-01-01,2014-12-31,10836,0.9693,0.9687,0.9398\n"
+        "USC00132789,FAIRFIELD,IA,41.0181,-91.9547,228,f,HCN,,1985-01-01,2014-12-31,10957,0.9943,0.9926,0.9948\n"
+        "USC00132864,FAYETTE,IA,42.8825,-91.8303,349,f,HCN,,1985-01-01,2014-12-31,10957,0.9956,0.9953,0.9962\n"
+        "USC00132977,FOREST CITY 2 NNE,IA,43.2844,-93.6306,390.1,f,HCN,,1985-01-01,2014-12-31,10957,0.9768,0.9739,0.962\n"
+        "USC00132999,FT DODGE 5NNW,IA,42.5836,-94.2006,339.9,f,HCN,,1985-01-01,2014-12-31,10804,0.9831,0.9817,0.9802\n"
+        "USC00134063,INDIANOLA 1SW,IA,41.3506,-93.5733,291.4,f,HCN,,1985-01-01,2014-12-31,10714,0.9817,0.9811,0.9846\n"
+        "USC00134142,IOWA FALLS,IA,42.5189,-93.2536,321.6,f,HCN,,1985-05-01,2014-12-31,10807,0.9761,0.9757,0.9682\n"
+        "USC00134735,LE MARS,IA,42.7908,-96.1508,395.9,f,HCN,,1985-01-01,2014-12-31,10928,0.9822,0.9829,0.9384\n"
+        "USC00134894,LOGAN 1 WNW,IA,41.65,-95.8061,361.8,f,HCN,,1985-01-01,2014-12-31,10867,0.9983,0.9983,0.9961\n"
+        "USC00135769,MT AYR,IA,40.7053,-94.2428,347.5,f,HCN,,1985-01-01,2014-12-31,10833,0.9493,0.9471,0.9622\n"
+        "USC00135796,MT PLEASANT 1 SW,IA,40.96,-91.585,220.7,f,HCN,,1985-01-01,2014-12-31,10957,0.9995,0.9991,0.985\n"
+        "USC00135952,NEW HAMPTON,IA,43.0453,-92.3122,349.9,f,HCN,,1985-01-01,2014-12-31,10899,0.9941,0.9934,0.9936\n"
+        "USC00137147,ROCK RAPIDS,IA,43.4289,-96.1689,410.6,f,HCN,,1985-01-01,2014-12-31,10957,0.995,0.9971,0.9671\n"
+        "USC00137161,ROCKWELL CITY,IA,42.3969,-94.6292,370,f,HCN,,1985-01-01,2014-12-31,10957,0.9778,0.9779,0.9774\n"
+        "USC00137979,STORM LAKE,IA,42.6469,-95.1933,438.6,f,HCN,,1985-01-01,2014-12-31,10926,0.9589,0.955,0.912\n"
+        "USC00138296,TOLEDO 3N,IA,42.0356,-92.5806,285,f,HCN,,1985-01-01,2014-12-31,10837,0.9994,0.9993,0.997\n"
+        "USC00138688,WASHINGTON,IA,41.2825,-91.7078,209.4,f,HCN,,1985-01-01,2014-12-31,10957,0.9966,0.993,0.9811\n"
     ),
 )
 YIELD_CSV = Example(
@@ -435,7 +456,7 @@ LOADING = Example(
     {
         "status": "unavailable",
         "reasons": ["initial load incomplete: load 1 is running (51 of 168 files done)"],
-        "schema_revision": "0002",
+        "schema_revision": "0004",
         "observations": 521039,
         "stations": 51,
         "last_load": {"id": 1, "status": "running", "finished_at": None, "message": None},
@@ -472,6 +493,290 @@ NORMALS_CSV = Example(
         "USC00110072,11,9.6,-1.32,44.17,10,10,9\n"
         "USC00110072,12,1.06,-7.49,57.82,9,9,10\n"
     ),
+)
+
+
+# Stations by place, GeoJSON and imperial units.
+STATIONS_NEAR = Example(
+    "near",
+    "/api/stations?near=41.88,-87.63&page_size=3",
+    {
+        "items": [
+            {
+                "station_id": "USC00124008",
+                "name": "HOBART 2 WNW",
+                "state": "IN",
+                "latitude": 41.5422,
+                "longitude": -87.2881,
+                "elevation_m": 195.1,
+                "gsn": False,
+                "hcn_crn": "HCN",
+                "wmo_id": None,
+                "first_date": "1985-01-01",
+                "last_date": "2000-02-29",
+                "days": 5476,
+                "max_temp_share": 0.9527,
+                "min_temp_share": 0.9489,
+                "precipitation_share": 0.8886,
+                "distance_km": 47.1,
+            },
+            {
+                "station_id": "USC00110338",
+                "name": "AURORA WATER",
+                "state": "IL",
+                "latitude": 41.7803,
+                "longitude": -88.3092,
+                "elevation_m": 205.7,
+                "gsn": False,
+                "hcn_crn": "HCN",
+                "wmo_id": None,
+                "first_date": "1985-01-01",
+                "last_date": "2014-12-31",
+                "days": 10712,
+                "max_temp_share": 0.9947,
+                "min_temp_share": 0.9921,
+                "precipitation_share": 0.9974,
+                "distance_km": 57.4,
+            },
+            {
+                "station_id": "USC00124837",
+                "name": "LAPORTE",
+                "state": "IN",
+                "latitude": 41.6117,
+                "longitude": -86.7297,
+                "elevation_m": 246.6,
+                "gsn": False,
+                "hcn_crn": "HCN",
+                "wmo_id": None,
+                "first_date": "1985-01-01",
+                "last_date": "2014-12-31",
+                "days": 10866,
+                "max_temp_share": 0.9911,
+                "min_temp_share": 0.9907,
+                "precipitation_share": 0.9983,
+                "distance_km": 80.4,
+            },
+        ],
+        "page": 1,
+        "page_size": 3,
+        "total": 167,
+        "pages": 56,
+        "links": {
+            "self": "http://localhost:8000/api/stations?near=41.88,-87.63&page_size=3",
+            "first": "http://localhost:8000/api/stations?near=41.88%2C-87.63&page_size=3&page=1",
+            "prev": None,
+            "next": "http://localhost:8000/api/stations?near=41.88%2C-87.63&page_size=3&cursor=WzIsIFs4MC40LCAiVVNDMDAxMjQ4MzciXV0",
+            "last": "http://localhost:8000/api/stations?near=41.88%2C-87.63&page_size=3&page=56",
+        },
+    },
+)
+STATIONS_BBOX_IMPERIAL = Example(
+    "imperial",
+    "/api/stations?bbox=-88,41,-87,42.5&units=imperial&page_size=2",
+    {
+        "items": [
+            {
+                "station_id": "USC00124008",
+                "name": "HOBART 2 WNW",
+                "state": "IN",
+                "latitude": 41.5422,
+                "longitude": -87.2881,
+                "elevation_ft": 640.1,
+                "gsn": False,
+                "hcn_crn": "HCN",
+                "wmo_id": None,
+                "first_date": "1985-01-01",
+                "last_date": "2000-02-29",
+                "days": 5476,
+                "max_temp_share": 0.9527,
+                "min_temp_share": 0.9489,
+                "precipitation_share": 0.8886,
+            },
+            {
+                "station_id": "USC00129511",
+                "name": "WHEATFIELD",
+                "state": "IN",
+                "latitude": 41.1947,
+                "longitude": -87.0578,
+                "elevation_ft": 665.0,
+                "gsn": False,
+                "hcn_crn": "HCN",
+                "wmo_id": None,
+                "first_date": "1985-01-01",
+                "last_date": "2004-12-31",
+                "days": 6849,
+                "max_temp_share": 0.8946,
+                "min_temp_share": 0.8944,
+                "precipitation_share": 0.922,
+            },
+        ],
+        "page": 1,
+        "page_size": 2,
+        "total": 2,
+        "pages": 1,
+        "links": {
+            "self": "http://localhost:8000/api/stations?bbox=-88,41,-87,42.5&units=imperial&page_size=2",
+            "first": "http://localhost:8000/api/stations?bbox=-88%2C41%2C-87%2C42.5&units=imperial&page_size=2&page=1",
+            "prev": None,
+            "next": None,
+            "last": "http://localhost:8000/api/stations?bbox=-88%2C41%2C-87%2C42.5&units=imperial&page_size=2&page=1",
+        },
+    },
+)
+STATIONS_GEOJSON = Example(
+    "near",
+    "/api/stations?near=41.88,-87.63&radius_km=50&format=geojson",
+    {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": "USC00124008",
+                "geometry": {"type": "Point", "coordinates": [-87.2881, 41.5422, 195.1]},
+                "properties": {
+                    "station_id": "USC00124008",
+                    "name": "HOBART 2 WNW",
+                    "state": "IN",
+                    "latitude": 41.5422,
+                    "longitude": -87.2881,
+                    "elevation_m": 195.1,
+                    "gsn": False,
+                    "hcn_crn": "HCN",
+                    "wmo_id": None,
+                    "first_date": "1985-01-01",
+                    "last_date": "2000-02-29",
+                    "days": 5476,
+                    "max_temp_share": 0.9527,
+                    "min_temp_share": 0.9489,
+                    "precipitation_share": 0.8886,
+                    "distance_km": 47.1,
+                },
+            }
+        ],
+    },
+)
+STATION_GEOJSON = Example(
+    "feature",
+    "/api/stations/USC00110072?format=geojson",
+    {
+        "type": "Feature",
+        "id": "USC00110072",
+        "geometry": {"type": "Point", "coordinates": [-90.7419, 41.2069, 223.7]},
+        "properties": {
+            "station_id": "USC00110072",
+            "name": "ALEDO",
+            "state": "IL",
+            "latitude": 41.2069,
+            "longitude": -90.7419,
+            "elevation_m": 223.7,
+            "gsn": False,
+            "hcn_crn": "HCN",
+            "wmo_id": None,
+            "first_date": "1985-01-01",
+            "last_date": "2014-12-31",
+            "days": 10865,
+            "max_temp_share": 0.9727,
+            "min_temp_share": 0.9744,
+            "precipitation_share": 0.9826,
+        },
+    },
+)
+WEATHER_IMPERIAL = Example(
+    "imperial",
+    "/api/weather?station_id=USC00110072&date=1990-07-04&units=imperial",
+    {
+        "items": [
+            {
+                "station_id": "USC00110072",
+                "date": "1990-07-04",
+                "max_temp_f": 96.1,
+                "min_temp_f": 70.0,
+                "precipitation_in": 0.0,
+            }
+        ],
+        "page": 1,
+        "page_size": 100,
+        "total": 1,
+        "pages": 1,
+        "links": {
+            "self": "http://localhost:8000/api/weather?station_id=USC00110072&date=1990-07-04&units=imperial",
+            "first": "http://localhost:8000/api/weather?station_id=USC00110072&date=1990-07-04&units=imperial&page=1",
+            "prev": None,
+            "next": None,
+            "last": "http://localhost:8000/api/weather?station_id=USC00110072&date=1990-07-04&units=imperial&page=1",
+        },
+    },
+)
+STATS_IMPERIAL = Example(
+    "imperial",
+    "/api/weather/stats?station_id=USC00110072&year=1990&units=imperial",
+    {
+        "items": [
+            {
+                "station_id": "USC00110072",
+                "year": 1990,
+                "avg_max_temp_f": 62.42,
+                "avg_min_temp_f": 42.73,
+                "total_precipitation_in": 46.04,
+                "max_temp_days": 365,
+                "min_temp_days": 365,
+                "precipitation_days": 365,
+            }
+        ],
+        "page": 1,
+        "page_size": 100,
+        "total": 1,
+        "pages": 1,
+        "links": {
+            "self": "http://localhost:8000/api/weather/stats?station_id=USC00110072&year=1990&units=imperial",
+            "first": "http://localhost:8000/api/weather/stats?station_id=USC00110072&year=1990&units=imperial&page=1",
+            "prev": None,
+            "next": None,
+            "last": "http://localhost:8000/api/weather/stats?station_id=USC00110072&year=1990&units=imperial&page=1",
+        },
+    },
+)
+STATION_METRIC = Example(
+    "metric",
+    "/api/stations/USC00110072",
+    {
+        "station_id": "USC00110072",
+        "name": "ALEDO",
+        "state": "IL",
+        "latitude": 41.2069,
+        "longitude": -90.7419,
+        "elevation_m": 223.7,
+        "gsn": False,
+        "hcn_crn": "HCN",
+        "wmo_id": None,
+        "first_date": "1985-01-01",
+        "last_date": "2014-12-31",
+        "days": 10865,
+        "max_temp_share": 0.9727,
+        "min_temp_share": 0.9744,
+        "precipitation_share": 0.9826,
+    },
+)
+STATION_IMPERIAL = Example(
+    "imperial",
+    "/api/stations/USC00110072?units=imperial",
+    {
+        "station_id": "USC00110072",
+        "name": "ALEDO",
+        "state": "IL",
+        "latitude": 41.2069,
+        "longitude": -90.7419,
+        "elevation_ft": 733.9,
+        "gsn": False,
+        "hcn_crn": "HCN",
+        "wmo_id": None,
+        "first_date": "1985-01-01",
+        "last_date": "2014-12-31",
+        "days": 10865,
+        "max_temp_share": 0.9727,
+        "min_temp_share": 0.9744,
+        "precipitation_share": 0.9826,
+    },
 )
 
 

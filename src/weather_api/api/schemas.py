@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     computed_field,
+    field_validator,
     model_validator,
 )
 
@@ -27,6 +28,7 @@ from weather_api.db.climate import (
     Season,
 )
 from weather_api.db.models import JobStatus, State
+from weather_api.db.units import Units
 from weather_api.ingest.parsing import STATION_ID_RE
 from weather_api.settings import DEFAULT_DATA_SOURCE
 
@@ -101,13 +103,22 @@ class PageQuery(PagingQuery):
 
     # Fields that are not filters: paging, the format, and shortcuts such as ``date``
     # that the validators turn into the filters they stand for.
-    _NOT_FILTERS: ClassVar[frozenset[str]] = frozenset({"page", "page_size", "cursor", "format"})
+    # ``units`` shapes the measurements, it selects no rows.
+    _NOT_FILTERS: ClassVar[frozenset[str]] = frozenset(
+        {"page", "page_size", "cursor", "format", "units"}
+    )
 
     format: Format | None = Field(
         None,
         description="`csv` streams the whole filtered result as CSV (also chosen by "
         "`Accept: text/csv`); default JSON, one page.",
         examples=["json"],
+    )
+    units: Units = Field(
+        "metric",
+        description="`metric` (°C, mm, cm, m) or `imperial` (°F, inches, feet); each "
+        "measurement's name ends with its unit, e.g. `max_temp_c` or `max_temp_f`.",
+        examples=["imperial"],
     )
 
     @property
@@ -196,14 +207,107 @@ def _check_years(
         raise _reject([("start_year", "must not be after end_year")])
 
 
+_NUMBER = r"-?\d{1,3}(?:\.\d+)?"
+_PAIR = re.compile(f"({_NUMBER}),({_NUMBER})")
+_BOX = re.compile(f"({_NUMBER}),({_NUMBER}),({_NUMBER}),({_NUMBER})")
+
+
+def _check_point(lat: float, lon: float) -> None:
+    if not -90 <= lat <= 90:
+        raise ValueError(f"latitude {lat:g} is outside [-90, 90]")
+    if not -180 <= lon <= 180:
+        raise ValueError(f"longitude {lon:g} is outside [-180, 180]")
+
+
 class StationsQuery(PageQuery):
     # The cursor of the next link of GET /api/stations.
     cursor: str | None = _cursor("WzIsIFsiVVNDMDAyNTA0MzUiXV0")
+
+    # near shapes the rows (a distance column, nearest first) rather than selecting them.
+    _NOT_FILTERS = PageQuery._NOT_FILTERS | {"near"}
+
+    format: Literal["json", "csv", "geojson"] | None = Field(  # type: ignore[assignment]
+        None,
+        description="`csv` streams the whole filtered result as CSV (also chosen by "
+        "`Accept: text/csv`), `geojson` as an RFC 7946 FeatureCollection (also chosen by "
+        "`Accept: application/geo+json`); default JSON, one page.",
+        examples=["geojson"],
+    )
     state: list[State] = Field(
         default_factory=list,
         description="US state code; repeat for several.",
         examples=[["IA"]],
     )
+    near: str | None = Field(
+        None,
+        description="`LAT,LON` in decimal degrees: adds `distance_km` (great-circle, on a "
+        "sphere of 6,371.0088 km, to 0.1 km) and orders by it, then by station id.",
+        examples=["41.88,-87.63"],
+        json_schema_extra={"pattern": f"^{_PAIR.pattern}$"},
+    )
+    radius_km: float | None = Field(
+        None,
+        gt=0,
+        le=40_075,
+        allow_inf_nan=False,
+        description="With `near`: only stations within this distance, km.",
+        examples=[100],
+        json_schema_extra={"x-with": "near=41.88,-87.63"},  # the example needs a near
+    )
+    bbox: str | None = Field(
+        None,
+        description="`MIN_LON,MIN_LAT,MAX_LON,MAX_LAT` (RFC 7946's order): only stations "
+        "inside the box, edges included.",
+        examples=["-91,40,-87,42.5"],
+        json_schema_extra={"pattern": f"^{_BOX.pattern}$"},
+    )
+
+    @field_validator("near")
+    @classmethod
+    def _check_near(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not (match := _PAIR.fullmatch(value)):
+                raise ValueError("expected LAT,LON in decimal degrees, e.g. 41.88,-87.63")
+            _check_point(float(match[1]), float(match[2]))
+        return value
+
+    @field_validator("bbox")
+    @classmethod
+    def _check_bbox(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not (match := _BOX.fullmatch(value)):
+                raise ValueError(
+                    "expected MIN_LON,MIN_LAT,MAX_LON,MAX_LAT in decimal degrees, "
+                    "e.g. -91,40,-87,42.5"
+                )
+            min_lon, min_lat, max_lon, max_lat = map(float, match.groups())
+            _check_point(min_lat, min_lon)
+            _check_point(max_lat, max_lon)
+            if min_lon > max_lon:
+                raise ValueError("the minimum longitude is greater than the maximum")
+            if min_lat > max_lat:
+                raise ValueError("the minimum latitude is greater than the maximum")
+        return value
+
+    @model_validator(mode="after")
+    def _check_radius(self) -> Self:
+        if self.radius_km is not None and self.near is None:
+            raise _reject([("radius_km", "needs near (LAT,LON) to measure from")])
+        return self
+
+    @property
+    def point(self) -> tuple[float, float] | None:
+        """``near`` as (latitude, longitude)."""
+        if self.near is None:
+            return None
+        lat, lon = map(float, self.near.split(","))
+        return lat, lon
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        return super().filters | {
+            "bbox": [float(v) for v in self.bbox.split(",")] if self.bbox else None
+        }
 
 
 _MM_DD = re.compile(r"(\d{2})-(\d{2})")
@@ -296,6 +400,9 @@ Definitions:
 
 
 class SummaryQuery(PageQuery, SeasonParams):
+    # The cursor of the next link of GET /api/weather/summary.
+    cursor: str | None = _cursor("WzIsIFsiVVNDMDAxMTAwNzIiLCAiMTk5My0wNC0wMSJdXQ")
+
     station_id: list[StationId] = Field(
         default_factory=list,
         max_length=200,
@@ -357,6 +464,9 @@ class SummaryQuery(PageQuery, SeasonParams):
 
 
 class NormalsQuery(PageQuery):
+    # The cursor of the next link of GET /api/weather/normals.
+    cursor: str | None = _cursor("WzIsIFsiVVNDMDAxMTI0ODMiLCA0XV0")
+
     station_id: list[StationId] = Field(
         default_factory=list,
         max_length=200,
@@ -427,6 +537,7 @@ class YieldQuery(PageQuery, SeasonParams):
         default_factory=list,
         description="With include=season: average only these states' stations; repeatable.",
         examples=[["IA"]],
+        json_schema_extra={"x-with": "include=season"},  # the example needs the season
     )
 
     @model_validator(mode="after")
@@ -434,7 +545,13 @@ class YieldQuery(PageQuery, SeasonParams):
         _check_years(self.year, self.start_year, self.end_year)
         if self.year:
             self.start_year = self.end_year = self.year
-        given = sorted(self._SEASON_ONLY & self.model_fields_set)
+        # A default value is no request for a season (generated clients send every default).
+        fields = type(self).model_fields
+        given = sorted(
+            name
+            for name in self._SEASON_ONLY & self.model_fields_set
+            if getattr(self, name) != fields[name].get_default(call_default_factory=True)
+        )
         if self.include != "season" and given:
             raise _reject([(p, "only with include=season") for p in given])
         self._check_season()
@@ -483,6 +600,16 @@ class WeatherItem(BaseModel):
     precipitation_mm: float | None = Field(description="Precipitation, mm.")
 
 
+class ImperialWeatherItem(BaseModel):
+    """A day with `units=imperial`."""
+
+    station_id: str
+    date: dt.date
+    max_temp_f: float | None = Field(description="Maximum temperature, °F, 0.1.")
+    min_temp_f: float | None = Field(description="Minimum temperature, °F, 0.1.")
+    precipitation_in: float | None = Field(description="Precipitation, inches, 0.01.")
+
+
 class StatsItem(BaseModel):
     model_config = ConfigDict(json_schema_extra=examples.STATS_ITEM)
 
@@ -502,11 +629,36 @@ class StatsItem(BaseModel):
     precipitation_days: int = Field(description="Days with a precipitation value.")
 
 
-class StationItem(BaseModel):
-    model_config = ConfigDict(json_schema_extra=examples.STATION_ITEM)
+class ImperialStatsItem(BaseModel):
+    """A station-year with `units=imperial`."""
 
     station_id: str
+    year: int
+    avg_max_temp_f: float | None = Field(
+        description="Mean of the daily maximum temperatures, °F, 2 decimals."
+    )
+    avg_min_temp_f: float | None = Field(
+        description="Mean of the daily minimum temperatures, °F, 2 decimals."
+    )
+    total_precipitation_in: float | None = Field(
+        description="Sum of daily precipitation, inches, 2 decimals."
+    )
+    max_temp_days: int = Field(description="Days with a maximum temperature.")
+    min_temp_days: int = Field(description="Days with a minimum temperature.")
+    precipitation_days: int = Field(description="Days with a precipitation value.")
+
+
+class _StationFields(BaseModel):
+    station_id: str
+    name: str | None = Field(description="NOAA's station name.")
     state: str | None = Field(description="US state from the COOP state code.")
+    latitude: float | None = Field(description="Decimal degrees, WGS 84.")
+    longitude: float | None = Field(description="Decimal degrees, WGS 84.")
+    gsn: bool | None = Field(description="In the GCOS Surface Network.")
+    hcn_crn: Literal["HCN", "CRN"] | None = Field(
+        description="US Historical Climatology Network or Climate Reference Network station.",
+    )
+    wmo_id: str | None = Field(description="World Meteorological Organization id.")
     first_date: dt.date | None
     last_date: dt.date | None
     days: int = Field(description="Days with an observation row.")
@@ -518,6 +670,35 @@ class StationItem(BaseModel):
     )
     precipitation_share: float | None = Field(
         description="Share of days with a precipitation value, 0 to 1."
+    )
+    distance_km: float | None = Field(
+        None,
+        description="With `near`: great-circle distance from it, km, 0.1.",
+    )
+
+
+class StationItem(_StationFields):
+    """Metadata (from NOAA's ghcnd-stations.txt; `null` where unknown) and completeness."""
+
+    model_config = ConfigDict(json_schema_extra=examples.STATION_ITEM)
+
+    elevation_m: float | None = Field(description="Elevation, metres.")
+
+
+class ImperialStationItem(_StationFields):
+    """A station with `units=imperial`."""
+
+    elevation_ft: float | None = Field(description="Elevation, feet, 0.1.")
+
+
+class ImperialYieldWeather(BaseModel):
+    """The year's station means with `units=imperial`."""
+
+    stations: int = Field(description="Stations with yearly stats that year.")
+    avg_max_temp_f: float | None = Field(description="Mean over stations of avg_max_temp_f.")
+    avg_min_temp_f: float | None = Field(description="Mean over stations of avg_min_temp_f.")
+    avg_total_precipitation_in: float | None = Field(
+        description="Mean over stations of total_precipitation_in."
     )
 
 
@@ -535,7 +716,7 @@ class YieldItem(BaseModel):
 
     year: int
     corn_grain_yield_kt: int = Field(description="US corn grain yield, thousand metric tons.")
-    weather: YieldWeather | None = Field(
+    weather: YieldWeather | ImperialYieldWeather | None = Field(
         None, description="Present with include=weather: the year's station means."
     )
     season: SeasonWeather | None = Field(
@@ -544,83 +725,69 @@ class YieldItem(BaseModel):
 
 
 class SummaryItem(BaseModel):
-    station_id: str = Field(examples=["USC00110072"])
-    period_start: dt.date = Field(
-        description="First day of the period, clipped to start_date.", examples=["1985-01-01"]
-    )
-    period_end: dt.date = Field(
-        description="Last day of the period, clipped to end_date.", examples=["1985-01-31"]
-    )
-    days: int = Field(description="Calendar days of the period.", examples=[31])
-    max_temp_days: int = Field(description="Days with a maximum temperature.", examples=[31])
-    min_temp_days: int = Field(description="Days with a minimum temperature.", examples=[31])
-    precipitation_days: int = Field(description="Days with a precipitation value.", examples=[31])
+    station_id: str
+    period_start: dt.date = Field(description="First day of the period, clipped to start_date.")
+    period_end: dt.date = Field(description="Last day of the period, clipped to end_date.")
+    days: int = Field(description="Calendar days of the period.")
+    max_temp_days: int = Field(description="Days with a maximum temperature.")
+    min_temp_days: int = Field(description="Days with a minimum temperature.")
+    precipitation_days: int = Field(description="Days with a precipitation value.")
     avg_max_temp_c: float | None = Field(
-        description="Mean of the daily maximum temperatures, °C, 2 decimals.", examples=[-4.21]
+        description="Mean of the daily maximum temperatures, °C, 2 decimals."
     )
     avg_min_temp_c: float | None = Field(
-        description="Mean of the daily minimum temperatures, °C, 2 decimals.", examples=[-14.5]
+        description="Mean of the daily minimum temperatures, °C, 2 decimals."
     )
-    total_precipitation_mm: float | None = Field(
-        description="Sum of daily precipitation, mm.", examples=[41.2]
-    )
-    gdd: float | None = Field(description="Growing degree days, °C·days.", examples=[0.0])
-    edd: float | None = Field(
-        description="Extreme degree days above the threshold, °C·days.", examples=[0.0]
-    )
-    degree_days_days: int = Field(description="Days with both temperatures.", examples=[31])
+    total_precipitation_mm: float | None = Field(description="Sum of daily precipitation, mm.")
+    gdd: float | None = Field(description="Growing degree days, °C·days.")
+    edd: float | None = Field(description="Extreme degree days above the threshold, °C·days.")
+    degree_days_days: int = Field(description="Days with both temperatures.")
     avg_max_temp_anomaly_c: float | None = Field(
-        None, description="With anomalies=true: avg_max_temp_c minus its normal.", examples=[-3.1]
+        None, description="With anomalies=true: avg_max_temp_c minus its normal."
     )
     avg_min_temp_anomaly_c: float | None = Field(
-        None, description="With anomalies=true: avg_min_temp_c minus its normal.", examples=[-4.2]
+        None, description="With anomalies=true: avg_min_temp_c minus its normal."
     )
     total_precipitation_anomaly_mm: float | None = Field(
         None,
         description="With anomalies=true: total_precipitation_mm minus its normal.",
-        examples=[12.5],
     )
 
 
 class NormalsItem(BaseModel):
-    station_id: str = Field(examples=["USC00110072"])
-    month: int = Field(description="Calendar month, 1 to 12.", examples=[7])
+    station_id: str
+    month: int = Field(description="Calendar month, 1 to 12.")
     avg_max_temp_c: float | None = Field(
         description="Mean over the counted years of the month's mean maximum, °C.",
-        examples=[29.61],
     )
     avg_min_temp_c: float | None = Field(
         description="Mean over the counted years of the month's mean minimum, °C.",
-        examples=[17.45],
     )
     total_precipitation_mm: float | None = Field(
         description="Mean over the counted years of the month's precipitation total, mm.",
-        examples=[104.3],
     )
-    max_temp_years: int = Field(description="Years avg_max_temp_c stands on.", examples=[30])
-    min_temp_years: int = Field(description="Years avg_min_temp_c stands on.", examples=[30])
-    precipitation_years: int = Field(
-        description="Years total_precipitation_mm stands on.", examples=[29]
-    )
+    max_temp_years: int = Field(description="Years avg_max_temp_c stands on.")
+    min_temp_years: int = Field(description="Years avg_min_temp_c stands on.")
+    precipitation_years: int = Field(description="Years total_precipitation_mm stands on.")
 
 
 class SeasonWeather(BaseModel):
-    gdd: float | None = Field(description="Mean over stations of season gdd.", examples=[1620.4])
-    gdd_stations: int = Field(description="Stations the gdd mean stands on.", examples=[160])
-    edd: float | None = Field(description="Mean over stations of season edd.", examples=[20.1])
-    edd_stations: int = Field(examples=[160])
+    gdd: float | None = Field(description="Mean over stations of season gdd.")
+    gdd_stations: int = Field(description="Stations the gdd mean stands on.")
+    edd: float | None = Field(description="Mean over stations of season edd.")
+    edd_stations: int
     total_precipitation_mm: float | None = Field(
-        description="Mean over stations of the season's precipitation total.", examples=[520.3]
+        description="Mean over stations of the season's precipitation total."
     )
-    precipitation_stations: int = Field(examples=[158])
+    precipitation_stations: int
     avg_max_temp_c: float | None = Field(
-        description="Mean over stations of the season's mean maximum.", examples=[26.1]
+        description="Mean over stations of the season's mean maximum."
     )
-    max_temp_stations: int = Field(examples=[160])
+    max_temp_stations: int
     avg_min_temp_c: float | None = Field(
-        description="Mean over stations of the season's mean minimum.", examples=[13.2]
+        description="Mean over stations of the season's mean minimum."
     )
-    min_temp_stations: int = Field(examples=[160])
+    min_temp_stations: int
 
 
 class ParamError(BaseModel):

@@ -1,27 +1,59 @@
-"""/api/stations: the stations, their state, period and completeness."""
+"""/api/stations: the stations, their metadata, period and completeness; search by place."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from weather_api.api import examples
-from weather_api.api.caching import CacheDep
+from weather_api.api.caching import GEOJSON, CacheDep, wants_geojson
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.errors import ApiError
+from weather_api.api.examples import named
+from weather_api.api.geojson import (
+    COLLECTION_SCHEMA,
+    FEATURE_SCHEMA,
+    collection,
+    feature,
+    geojson_response,
+)
 from weather_api.api.listing import list_responses, respond
-from weather_api.api.schemas import Page, Problem, StationId, StationItem, StationsQuery
-from weather_api.db.queries import StationRepository
+from weather_api.api.pagination import reject_repeated
+from weather_api.api.schemas import (
+    ImperialStationItem,
+    Page,
+    Problem,
+    StationId,
+    StationItem,
+    StationsQuery,
+)
+from weather_api.db.queries import GEOMETRY_ELEVATION, StationRepository
+from weather_api.db.units import UNITS, Units
 
 router = APIRouter(prefix="/api/stations", tags=["stations"])
+_UNITS_QUERY = Query(
+    description="`metric` (elevation in m) or `imperial` (elevation in ft).",
+    examples=["imperial"],
+)
+
+
+def _list_responses() -> dict[int | str, dict[str, Any]]:
+    responses = list_responses(
+        [examples.STATIONS_PAGE, examples.STATIONS_NEAR, examples.STATIONS_BBOX_IMPERIAL],
+        [examples.STATIONS_CSV],
+    )
+    geojson = {"schema": COLLECTION_SCHEMA, "examples": named(examples.STATIONS_GEOJSON)}
+    responses[200]["content"][GEOJSON] = geojson
+    return responses
 
 
 @router.get(
     "",
     summary="Stations",
-    response_model=Page[StationItem],
-    responses=list_responses([examples.STATIONS_PAGE], [examples.STATIONS_CSV]),
+    response_model=Page[StationItem | ImperialStationItem],
+    responses=_list_responses(),
 )
 async def list_stations(
     request: Request,
@@ -30,15 +62,25 @@ async def list_stations(
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:
-    """Every station with its state, first and last day, number of days and, per variable,
-    the share of days that have a value."""
+    """Every station that has observations, with NOAA's metadata (name, coordinates,
+    elevation, networks; `null` where unknown), its first and last day, number of days
+    and, per variable, the share of days that have a value.
+
+    `near=LAT,LON` adds each station's great-circle `distance_km` and orders by it;
+    `radius_km` keeps the nearer ones, `bbox` those inside a box. `format=geojson` (or
+    `Accept: application/geo+json`) gives the whole filtered result as a GeoJSON
+    FeatureCollection."""
+    repo = StationRepository(session, near=query.point, units=query.units)
+    if wants_geojson(request):
+        reject_repeated(request, query)
+        return geojson_response(collection(await repo.features(query.filters)), cache.headers)
     return await respond(
         request,
         response,
         query=query,
         cache=cache,
         session=session,
-        repo=StationRepository(session),
+        repo=repo,
         filename="stations.csv",
     )
 
@@ -46,9 +88,17 @@ async def list_stations(
 @router.get(
     "/{station_id}",
     summary="One station",
-    response_model=StationItem,
+    response_model=StationItem | ImperialStationItem,
     responses={
-        200: {"description": "The station."},
+        200: {
+            "description": "The station; with format=geojson a GeoJSON Feature.",
+            "content": {
+                "application/json": {
+                    "examples": named(examples.STATION_METRIC, examples.STATION_IMPERIAL)
+                },
+                GEOJSON: {"schema": FEATURE_SCHEMA, "examples": named(examples.STATION_GEOJSON)},
+            },
+        },
         304: {"description": "Not modified: the If-None-Match ETag is current."},
         404: {"model": Problem, "description": "No such station."},
         422: {"model": Problem, "description": "Not a station id."},
@@ -56,12 +106,25 @@ async def list_stations(
     },
 )
 async def get_station(
+    request: Request,
     station_id: Annotated[StationId, Path(description="Station id.", examples=["USC00110072"])],
     session: ReadSessionDep,
     cache: CacheDep,
+    units: Annotated[Units, _UNITS_QUERY] = UNITS[0],
+    format: Annotated[
+        Literal["json", "geojson"] | None,
+        Query(
+            description="`geojson`: a GeoJSON Feature (also `Accept: application/geo+json`).",
+            examples=["geojson"],
+        ),
+    ] = None,
 ) -> Any:
     """One station, as in the list."""
-    station = await StationRepository(session).get(station_id)
-    if station is None:
+    rows = await StationRepository(session, units=units).features({"station_id": station_id})
+    if not rows:
         raise ApiError(404, f"no station {station_id}")
-    return station
+    if wants_geojson(request):
+        return geojson_response(feature(rows[0]), cache.headers)
+    # Rendered here like the list's items: a model would add `distance_km: null`.
+    item = {k: v for k, v in rows[0].items() if k != GEOMETRY_ELEVATION}
+    return Response(orjson.dumps(item), media_type="application/json", headers=cache.headers)

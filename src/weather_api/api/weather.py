@@ -10,7 +10,15 @@ from weather_api.api import examples
 from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.listing import list_responses, respond
-from weather_api.api.schemas import Page, StatsItem, StatsQuery, WeatherItem, WeatherQuery
+from weather_api.api.schemas import (
+    ImperialStatsItem,
+    ImperialWeatherItem,
+    Page,
+    StatsItem,
+    StatsQuery,
+    WeatherItem,
+    WeatherQuery,
+)
 from weather_api.db.queries import StatsRepository, WeatherRepository
 
 router = APIRouter(prefix="/api/weather", tags=["weather"])
@@ -19,8 +27,10 @@ router = APIRouter(prefix="/api/weather", tags=["weather"])
 @router.get(
     "",
     summary="Daily observations",
-    response_model=Page[WeatherItem],
-    responses=list_responses([examples.WEATHER_PAGE], [examples.WEATHER_CSV]),
+    response_model=Page[WeatherItem | ImperialWeatherItem],
+    responses=list_responses(
+        [examples.WEATHER_PAGE, examples.WEATHER_IMPERIAL], [examples.WEATHER_CSV]
+    ),
 )
 async def list_weather(
     request: Request,
@@ -30,8 +40,9 @@ async def list_weather(
     cache: CacheDep,
 ) -> Any:
     """Daily max/min temperature (°C) and precipitation (mm) per station, sorted by station
-    then date; `null` where the station reported no value."""
-    repo = WeatherRepository(session, cache.data_version)
+    then date; `null` where the station reported no value. `units=imperial`: °F and
+    inches."""
+    repo = WeatherRepository(session, cache.data_version, units=query.units)
     return await respond(
         request,
         response,
@@ -46,8 +57,8 @@ async def list_weather(
 @router.get(
     "/stats",
     summary="Yearly statistics per station",
-    response_model=Page[StatsItem],
-    responses=list_responses([examples.STATS_PAGE], [examples.STATS_CSV]),
+    response_model=Page[StatsItem | ImperialStatsItem],
+    responses=list_responses([examples.STATS_PAGE, examples.STATS_IMPERIAL], [examples.STATS_CSV]),
 )
 async def list_weather_stats(
     request: Request,
@@ -56,7 +67,8 @@ async def list_weather_stats(
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:
-    """Per station and year: mean max and min temperature (°C), total precipitation (cm),
+    """Per station and year: mean max and min temperature (°C; °F with `units=imperial`),
+    total precipitation (cm; inches),
     and how many days each figure stands on. Missing days are ignored; a figure with no
     day to stand on is `null`."""
     return await respond(
@@ -65,6 +77,6 @@ async def list_weather_stats(
         query=query,
         cache=cache,
         session=session,
-        repo=StatsRepository(session),
+        repo=StatsRepository(session, units=query.units),
         filename="weather-stats.csv",
     )

@@ -15,13 +15,13 @@ from weather_api.db.climate import SEASON_YIELD_COLUMNS, SeasonYieldRepository
 from weather_api.db.queries import ListRepository, YieldRepository
 
 router = APIRouter(prefix="/api/yield", tags=["yield"])
-_WEATHER = ("stations", "avg_max_temp_c", "avg_min_temp_c", "avg_total_precipitation_cm")
+_YIELD = ("year", "corn_grain_yield_kt")
 _SEASON = SEASON_YIELD_COLUMNS[2:]
 
 
 def _nest(row: dict[str, Any]) -> dict[str, Any]:
     """Put the weather means under ``weather``, as the JSON item has them."""
-    weather = {k: row.pop(k) for k in _WEATHER if k in row}
+    weather = {k: row.pop(k) for k in list(row) if k not in _YIELD}
     return row | {"weather": weather or None}
 
 
@@ -59,7 +59,7 @@ async def list_yield(
     repo: ListRepository = (
         SeasonYieldRepository(session)
         if season
-        else YieldRepository(session, weather=query.include == "weather")
+        else YieldRepository(session, weather=query.include == "weather", units=query.units)
     )
     return await respond(
         request,

@@ -233,6 +233,14 @@ _IN_SEASON = (
 )
 
 
+# The stations with observations, as /api/stations lists them: a station list may name
+# stations the data has no day of.
+_OBSERVED = (
+    "(SELECT st.station_id, st.state FROM stations AS st WHERE EXISTS "
+    "(SELECT 1 FROM yearly_stats AS y WHERE y.station_id = st.station_id)) AS s"
+)
+
+
 @cache
 def _figures_sql(period: Period, months: bool, stations: bool) -> str:
     """Per station and period: the unrounded figures (°C, mm, °C·days) and day counts.
@@ -289,7 +297,7 @@ def _figures_sql(period: Period, months: bool, stations: bool) -> str:
         # The grid sorted on its own, narrow: the joins keep its order, so the list's
         # ORDER BY sorts nothing wide.
         "FROM (SELECT s.station_id, s.state, p.period_start, p.period_end "
-        f"FROM stations AS s CROSS JOIN periods AS p {where_station} ORDER BY 1, 3) AS g {join}"
+        f"FROM {_OBSERVED} CROSS JOIN periods AS p {where_station} ORDER BY 1, 3) AS g {join}"
     )
 
 
@@ -495,7 +503,7 @@ def _normals_paged(stations: bool) -> _Paged:
         "coalesce(n.max_c_years, 0) AS max_temp_years, "
         "coalesce(n.min_c_years, 0) AS min_temp_years, "
         "coalesce(n.prcp_mm_years, 0) AS precipitation_years "
-        "FROM stations AS s CROSS JOIN generate_series(1, 12) AS c(month) "
+        f"FROM {_OBSERVED} CROSS JOIN generate_series(1, 12) AS c(month) "
         "LEFT JOIN normals AS n ON n.station_id = s.station_id AND n.month = c.month "
         f"{where_station}"
     )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Double,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -68,9 +69,18 @@ class Base(DeclarativeBase):
 
 class Station(Base):
     __tablename__ = "stations"
+    __table_args__ = (Index("ix_stations_latitude_longitude", "latitude", "longitude"),)
 
     station_id: Mapped[str] = mapped_column(Text, primary_key=True, comment="GHCN/COOP station id")
     state: Mapped[str | None] = mapped_column(Text, comment="US state from the COOP state code")
+    # From NOAA's ghcnd-stations.txt; NULL until a station list naming the station is loaded.
+    name: Mapped[str | None] = mapped_column(Text, comment="NOAA station name")
+    latitude: Mapped[float | None] = mapped_column(Double, comment="decimal degrees, WGS 84")
+    longitude: Mapped[float | None] = mapped_column(Double, comment="decimal degrees, WGS 84")
+    elevation: Mapped[Decimal | None] = mapped_column(Numeric(6, 1), comment="metres")
+    gsn: Mapped[bool | None] = mapped_column(Boolean, comment="in the GCOS Surface Network")
+    hcn_crn: Mapped[str | None] = mapped_column(Text, comment="HCN or CRN network flag")
+    wmo_id: Mapped[str | None] = mapped_column(Text, comment="World Meteorological Org. id")
 
 
 class Observation(Base):

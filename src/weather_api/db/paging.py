@@ -45,3 +45,10 @@ def key_id(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value < 2**63:
         raise ValueError
     return value
+
+
+def key_distance(value: Any) -> float:
+    """Distances in km, as served: finite, between 0 and half the Earth's circumference."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 21_000:
+        raise ValueError
+    return float(value)

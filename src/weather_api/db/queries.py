@@ -22,9 +22,12 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     ColumnElement,
+    Double,
     Float,
     Integer,
+    Numeric,
     Select,
     SQLColumnExpression,
     and_,
@@ -35,14 +38,25 @@ from sqlalchemy import (
     literal,
     select,
     tuple_,
+    type_coerce,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.elements import Grouping
 
 from weather_api.db.models import CornYield, LoadRun, Observation, Station, YearlyStats
-from weather_api.db.paging import Key, PageRequest, key_date, key_id, key_str, key_year
-from weather_api.db.units import celsius, millimetres
+from weather_api.db.paging import (
+    Key,
+    PageRequest,
+    key_date,
+    key_distance,
+    key_id,
+    key_str,
+    key_year,
+)
+from weather_api.db.units import Units, celsius, measure, millimetres
 
 Rows = list[dict[str, Any]]
 AnySelect = Select[*tuple[Any, ...]]
@@ -107,7 +121,10 @@ _SIZE = bindparam("page_size", type_=Integer())
 _SKIP = bindparam("page_offset", type_=BigInteger())
 
 
-def _bound(prefix: str, key: Sequence[QueryableAttribute[Any]]) -> ColumnElement[Any]:
+KeyColumns = Sequence[QueryableAttribute[Any] | ColumnElement[Any]]
+
+
+def _bound(prefix: str, key: KeyColumns) -> ColumnElement[Any]:
     """Bind parameters ``<prefix>_0``, ``<prefix>_1``... for a key's values."""
     return tuple_(*(bindparam(f"{prefix}_{i}", type_=c.type) for i, c in enumerate(key)))
 
@@ -126,7 +143,7 @@ class _Paged(NamedTuple):
     count_all: AnySelect
 
     @classmethod
-    def of(cls, items: AnySelect, key: Sequence[QueryableAttribute[Any]]) -> _Paged:
+    def of(cls, items: AnySelect, key: KeyColumns) -> _Paged:
         return cls(
             items,
             items.add_columns(func.count().over().label(_TOTAL)).offset(_SKIP).limit(_SIZE),
@@ -197,23 +214,28 @@ class ListRepository:
     def statements(self, shape: Shape) -> _Paged:
         raise NotImplementedError
 
+    def given(self, filters: Filters) -> tuple[Shape, dict[str, Any]]:
+        """The shape and bind parameters of ``filters``; a repository with options of its
+        own (say, a point to measure distances from) adds their parameters."""
+        return _given(filters)
+
     def select_items(self, filters: Filters) -> AnySelect:
-        shape, params = _given(filters)
+        shape, params = self.given(filters)
         return self.statements(shape).items.params(params)
 
     async def page(self, filters: Filters, paging: PageRequest) -> tuple[Rows, int]:
-        shape, params = _given(filters)
+        shape, params = self.given(filters)
         return await _page(self.session, self.statements(shape), params, paging)
 
 
-def _weather_columns() -> tuple[SQLColumnExpression[Any], ...]:
+def _weather_columns(units: Units) -> tuple[SQLColumnExpression[Any], ...]:
     obs = Observation
     return (
         obs.station_id,
         obs.date,
-        _float(celsius(obs.max_temp)).label("max_temp_c"),
-        _float(celsius(obs.min_temp)).label("min_temp_c"),
-        _float(millimetres(obs.precipitation)).label("precipitation_mm"),
+        measure("max_temp_c", celsius(obs.max_temp), units),
+        measure("min_temp_c", celsius(obs.min_temp), units),
+        measure("precipitation_mm", millimetres(obs.precipitation), units),
     )
 
 
@@ -231,9 +253,9 @@ _WEATHER_FILTERS = {
 
 
 @cache
-def _weather_statements(shape: Shape) -> _WeatherStatements:
+def _weather_statements(shape: Shape, units: Units) -> _WeatherStatements:
     obs = Observation
-    items = _where(select(*_weather_columns()), _WEATHER_FILTERS, shape)
+    items = _where(select(*_weather_columns(units)), _WEATHER_FILTERS, shape)
     items = items.order_by(obs.station_id, obs.date)
     key = (obs.station_id, obs.date)
     return _WeatherStatements(
@@ -252,13 +274,16 @@ class WeatherRepository(ListRepository):
     KEY_TYPES = (key_str, key_date)
     FILTERS = _WEATHER_FILTERS
 
-    def __init__(self, session: AsyncSession, data_version: Hashable = None) -> None:
+    def __init__(
+        self, session: AsyncSession, data_version: Hashable = None, *, units: Units = "metric"
+    ) -> None:
         super().__init__(session)
         self.data_version = data_version
+        self.units = units
 
     def select_items(self, filters: Filters) -> AnySelect:
         shape, params = _given(filters)
-        return _weather_statements(shape).items.params(params)
+        return _weather_statements(shape, self.units).items.params(params)
 
     async def _buckets(
         self, station_ids: Sequence[str], start: dt.date | None, end: dt.date | None
@@ -325,7 +350,7 @@ class WeatherRepository(ListRepository):
 
     async def page(self, filters: Filters, paging: PageRequest) -> tuple[Rows, int]:
         shape, params = _given(filters)
-        statements = _weather_statements(shape)
+        statements = _weather_statements(shape, self.units)
         total, position = await self._locate(params, paging.offset)
         params["page_size"] = paging.size
         if paging.after is not None:
@@ -346,14 +371,14 @@ _STATS_FILTERS = {
 
 
 @cache
-def _stats_statements(shape: Shape) -> _Paged:
+def _stats_statements(shape: Shape, units: Units) -> _Paged:
     ys = YearlyStats
     items = select(
         ys.station_id,
         ys.year,
-        _float(ys.avg_max_temp_c, 2).label("avg_max_temp_c"),
-        _float(ys.avg_min_temp_c, 2).label("avg_min_temp_c"),
-        _float(ys.total_precipitation_cm, 2).label("total_precipitation_cm"),
+        measure("avg_max_temp_c", ys.avg_max_temp_c, units, count=ys.max_temp_days),
+        measure("avg_min_temp_c", ys.avg_min_temp_c, units, count=ys.min_temp_days),
+        measure("total_precipitation_cm", ys.total_precipitation_cm, units),
         ys.max_temp_days,
         ys.min_temp_days,
         ys.precipitation_days,
@@ -367,53 +392,160 @@ class StatsRepository(ListRepository):
     KEY_TYPES = (key_str, key_year)
     FILTERS = _STATS_FILTERS
 
-    def statements(self, shape: Shape) -> _Paged:
-        return _stats_statements(shape)
+    def __init__(self, session: AsyncSession, *, units: Units = "metric") -> None:
+        super().__init__(session)
+        self.units = units
 
+    def statements(self, shape: Shape) -> _Paged:
+        return _stats_statements(shape, self.units)
+
+
+# Great-circle distances on a sphere of the IUGG mean radius, in km.
+EARTH_RADIUS_KM = 6371.0088
+
+
+# Points as bound arrays, subscripted in SQL: near = [lat, lon]; bbox = [min lon, min lat,
+# max lon, max lat], RFC 7946's order. One parameter per query parameter, by its name.
+def _point_array(name: str) -> ColumnElement[Any]:
+    # Parenthesised: PostgreSQL reads CAST(...)[1] as a syntax error.
+    return type_coerce(Grouping(cast(bindparam(name), ARRAY(Double))), ARRAY(Double))
+
+
+_NEAR = _point_array("near")
+_BBOX = _point_array("bbox")
+
+
+def _distance_km(latitude: Any, longitude: Any) -> ColumnElement[Any]:
+    """Haversine distance from ``near``, rounded to 0.1 km as served: ordering, keyset
+    cursors and ``radius_km`` all use the value the client sees."""
+    lat1, lon1 = func.radians(_NEAR[1]), func.radians(_NEAR[2])
+    lat2, lon2 = func.radians(latitude), func.radians(longitude)
+    half = func.power(func.sin((lat2 - lat1) / 2), 2) + func.cos(lat1) * func.cos(
+        lat2
+    ) * func.power(func.sin((lon2 - lon1) / 2), 2)
+    # least(): rounding can push the haversine a hair past 1 for antipodal points.
+    radians = 2 * func.asin(func.sqrt(func.least(half, 1.0)))
+    return _float(cast(radians * EARTH_RADIUS_KM, Numeric), 1)
+
+
+_DISTANCE = _distance_km(Station.latitude, Station.longitude)
+_RADIUS: BindParameter[float] = bindparam("radius_km", type_=Double())
+# Every point within a distance lies within that distance's angle of latitude: a band the
+# (latitude, longitude) index finds before any distance is computed. +0.05: the distance
+# compared is rounded.
+_BAND_DEG = func.degrees((_RADIUS + 0.05) / EARTH_RADIUS_KM)
 
 _STATION_FILTERS = {
     "state": Station.state.in_(bindparam("state", expanding=True)),
     "station_id": Station.station_id == bindparam("station_id"),
+    "bbox": and_(
+        Station.longitude.between(_BBOX[1], _BBOX[3]),
+        Station.latitude.between(_BBOX[2], _BBOX[4]),
+    ),
+    "radius_km": and_(
+        Station.latitude.between(_NEAR[1] - _BAND_DEG, _NEAR[1] + _BAND_DEG),
+        _DISTANCE <= _RADIUS,
+    ),
 }
 
 
 @cache
-def _station_statements(shape: Shape) -> _Paged:
+def _station_statements(shape: Shape, near: bool, units: Units) -> _Paged:
+    """Stations with observations (those with yearly stats; a station list also names
+    stations without any), their metadata and completeness; with ``near``, their distance
+    from it, nearest first."""
+    if "radius_km" in shape and not near:
+        raise ValueError("radius_km needs near")
     st, ys, obs = Station, YearlyStats, Observation
-    days = func.coalesce(func.sum(ys.days), 0)
 
     def share(column: SQLColumnExpression[Any]) -> ColumnElement[Any]:
         return _float(func.sum(column) / func.nullif(func.sum(ys.days), 0), 4)
 
+    # The stations with observations first (a few hundred groups of the yearly stats),
+    # then their rows by primary key: a station list may hold 130,000 others.
+    counts = (
+        select(
+            ys.station_id,
+            func.sum(ys.days).label("days"),
+            share(ys.max_temp_days).label("max_temp_share"),
+            share(ys.min_temp_days).label("min_temp_share"),
+            share(ys.precipitation_days).label("precipitation_share"),
+        )
+        .group_by(ys.station_id)
+        .subquery()
+    )
     # min/max of the primary key's second column: two index probes per station.
     first = select(func.min(obs.date)).where(obs.station_id == st.station_id)
     last = select(func.max(obs.date)).where(obs.station_id == st.station_id)
     items = select(
         st.station_id,
+        st.name,
         st.state,
+        st.latitude,
+        st.longitude,
+        measure("elevation_m", st.elevation, units),
+        st.gsn,
+        st.hcn_crn,
+        st.wmo_id,
         first.scalar_subquery().label("first_date"),
         last.scalar_subquery().label("last_date"),
-        days.label("days"),
-        share(ys.max_temp_days).label("max_temp_share"),
-        share(ys.min_temp_days).label("min_temp_share"),
-        share(ys.precipitation_days).label("precipitation_share"),
-    ).outerjoin(ys, ys.station_id == st.station_id)
-    items = _where(items, _STATION_FILTERS, shape).group_by(st.station_id).order_by(st.station_id)
-    return _Paged.of(items, (st.station_id,))
+        counts.c.days,
+        counts.c.max_temp_share,
+        counts.c.min_temp_share,
+        counts.c.precipitation_share,
+    ).join(st, st.station_id == counts.c.station_id)
+    items = _where(items, _STATION_FILTERS, shape)
+    if near:
+        items = items.add_columns(_DISTANCE.label("distance_km"))
+        return _Paged.of(items.order_by(_DISTANCE, st.station_id), (_DISTANCE, st.station_id))
+    return _Paged.of(items.order_by(st.station_id), (st.station_id,))
 
 
 class StationRepository(ListRepository):
-    KEY = ("station_id",)
-    KEY_TYPES = (key_str,)
+    """Stations. Options that shape the rows rather than filter them: ``near``, a
+    (latitude, longitude) to measure ``distance_km`` from and order by, and ``units``."""
+
+    KEY: tuple[str, ...] = ("station_id",)
+    KEY_TYPES: tuple[Callable[[Any], Any], ...] = (key_str,)
     FILTERS = _STATION_FILTERS
 
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        near: tuple[float, float] | None = None,
+        units: Units = "metric",
+    ) -> None:
+        super().__init__(session)
+        self.near = near
+        self.units = units
+        if near is not None:
+            self.KEY, self.KEY_TYPES = ("distance_km", "station_id"), (key_distance, key_str)
+
+    def given(self, filters: Filters) -> tuple[Shape, dict[str, Any]]:
+        shape, params = _given(filters)
+        if self.near is not None:
+            params["near"] = list(self.near)
+        return shape, params
+
     def statements(self, shape: Shape) -> _Paged:
-        return _station_statements(shape)
+        return _station_statements(shape, self.near is not None, self.units)
+
+    def select_features(self, filters: Filters) -> AnySelect:
+        """The items with their elevation in metres as ``geometry_elevation_m``, whatever
+        the units: GeoJSON coordinates are metres (RFC 7946, 4)."""
+        elevation = measure("elevation_m", Station.elevation, "metric")
+        return self.select_items(filters).add_columns(elevation.label(GEOMETRY_ELEVATION))
+
+    async def features(self, filters: Filters) -> Rows:
+        return await _rows(self.session, self.select_features(filters), {})
 
     async def get(self, station_id: str) -> dict[str, Any] | None:
-        stmt = _station_statements(frozenset({"station_id"})).items
-        rows = await _rows(self.session, stmt, {"station_id": station_id})
+        rows = await _rows(self.session, self.select_items({"station_id": station_id}), {})
         return rows[0] if rows else None
+
+
+GEOMETRY_ELEVATION = "geometry_elevation_m"
 
 
 _YIELD_FILTERS = {
@@ -423,7 +555,7 @@ _YIELD_FILTERS = {
 
 
 @cache
-def _yield_statements(shape: Shape, weather: bool) -> _Paged:
+def _yield_statements(shape: Shape, weather: bool, units: Units) -> _Paged:
     cy, ys = CornYield, YearlyStats
     items = select(cy.year, cy.corn_grain_yield_kt)
     if weather:
@@ -431,18 +563,16 @@ def _yield_statements(shape: Shape, weather: bool) -> _Paged:
             select(
                 ys.year,
                 func.count().label("stations"),
-                _float(func.avg(ys.avg_max_temp_c), 2).label("avg_max_temp_c"),
-                _float(func.avg(ys.avg_min_temp_c), 2).label("avg_min_temp_c"),
-                _float(func.avg(ys.total_precipitation_cm), 2).label("avg_total_precipitation_cm"),
+                measure("avg_max_temp_c", func.avg(ys.avg_max_temp_c), units),
+                measure("avg_min_temp_c", func.avg(ys.avg_min_temp_c), units),
+                measure("avg_total_precipitation_cm", func.avg(ys.total_precipitation_cm), units),
             )
             .group_by(ys.year)
             .subquery()
         )
         items = items.add_columns(
             func.coalesce(means.c.stations, 0).label("stations"),
-            means.c.avg_max_temp_c,
-            means.c.avg_min_temp_c,
-            means.c.avg_total_precipitation_cm,
+            *(column for column in means.c if column.name not in ("year", "stations")),
         ).outerjoin(means, means.c.year == cy.year)
     items = _where(items, _YIELD_FILTERS, shape).order_by(cy.year)
     return _Paged.of(items, (cy.year,))
@@ -455,12 +585,15 @@ class YieldRepository(ListRepository):
     KEY_TYPES = (key_year,)
     FILTERS = _YIELD_FILTERS
 
-    def __init__(self, session: AsyncSession, *, weather: bool = False) -> None:
+    def __init__(
+        self, session: AsyncSession, *, weather: bool = False, units: Units = "metric"
+    ) -> None:
         super().__init__(session)
         self.weather = weather
+        self.units = units
 
     def statements(self, shape: Shape) -> _Paged:
-        return _yield_statements(shape, self.weather)
+        return _yield_statements(shape, self.weather, self.units)
 
 
 def last_key(rows: Rows, names: Sequence[str]) -> Key | None:

@@ -1,18 +1,40 @@
 """The one place where stored units become served units.
 
-Observations are stored as the files give them: integer tenths of °C and tenths of mm.
-These build exact (numeric) SQL expressions; callers decide rounding and output type.
+Observations are stored as the files give them: integer tenths of °C and tenths of mm;
+station elevations as metres. These build exact (numeric) SQL expressions; callers round
+once, at the end, and decide the output type.
+
+Units are a choice per request: ``metric`` (°C, mm, cm, m) or ``imperial`` (°F, inches,
+feet), and a served column's name ends with its unit, so the two never mix up.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Numeric, SQLColumnExpression, cast
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Numeric,
+    SQLColumnExpression,
+    cast,
+    func,
+    literal_column,
+)
+
+Units = Literal["metric", "imperial"]
+UNITS: tuple[Units, ...] = ("metric", "imperial")
 
 
 def _scaled(tenths: SQLColumnExpression[Any], divisor: int) -> ColumnElement[Any]:
     return cast(tenths, Numeric) / divisor
+
+
+def _exact(decimal: str) -> ColumnElement[Any]:
+    """A numeric constant written into the SQL: a float parameter would make the whole
+    expression float (inexact)."""
+    return literal_column(decimal, Numeric)
 
 
 def celsius(tenths_c: SQLColumnExpression[Any]) -> ColumnElement[Any]:
@@ -28,3 +50,69 @@ def millimetres(tenths_mm: SQLColumnExpression[Any]) -> ColumnElement[Any]:
 def centimetres(tenths_mm: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     """Tenths of mm → cm."""
     return _scaled(tenths_mm, 100)
+
+
+def fahrenheit(celsius: SQLColumnExpression[Any]) -> ColumnElement[Any]:
+    """°C (exact numeric, e.g. ``celsius(tenths)``) → °F: tenths * 0.18 + 32."""
+    return cast(celsius, Numeric) * _exact("1.8") + 32
+
+
+def fahrenheit_mean(mean_c: SQLColumnExpression[Any], count: Any) -> ColumnElement[Any]:
+    """The mean in °F of ``count`` values whose mean in °C is ``mean_c``, dividing last:
+    the stored mean is a rounded quotient, so converting it could land a hair off a
+    rounding tie that exact arithmetic hits. The sum it stands for is a whole number of
+    tenths, recovered exactly by rounding."""
+    total_c = celsius(func.round(cast(mean_c, Numeric) * 10 * count))
+    total_f: ColumnElement[Any] = total_c * _exact("1.8")
+    mean_f: ColumnElement[Any] = total_f / count + 32
+    return mean_f
+
+
+def inches(centimetres: SQLColumnExpression[Any]) -> ColumnElement[Any]:
+    """cm (exact numeric, e.g. ``centimetres(tenths)``) → inches: tenths of mm / 254."""
+    return cast(centimetres, Numeric) / _exact("2.54")
+
+
+def feet(metres: SQLColumnExpression[Any]) -> ColumnElement[Any]:
+    """Metres → feet: m / 0.3048."""
+    return cast(metres, Numeric) / _exact("0.3048")
+
+
+# Each served measurement by its metric name: the decimals it is rounded to, then its
+# imperial name, conversion from the exact metric value and decimals.
+_MEASURES: dict[str, tuple[int | None, str, Callable[[Any], ColumnElement[Any]], int]] = {
+    "max_temp_c": (None, "max_temp_f", fahrenheit, 1),
+    "min_temp_c": (None, "min_temp_f", fahrenheit, 1),
+    "precipitation_mm": (None, "precipitation_in", lambda mm: inches(mm / 10), 2),
+    "avg_max_temp_c": (2, "avg_max_temp_f", fahrenheit, 2),
+    "avg_min_temp_c": (2, "avg_min_temp_f", fahrenheit, 2),
+    "total_precipitation_cm": (2, "total_precipitation_in", inches, 2),
+    "avg_total_precipitation_cm": (2, "avg_total_precipitation_in", inches, 2),
+    "elevation_m": (None, "elevation_ft", feet, 1),
+}
+
+
+def served_name(metric_name: str, units: Units) -> str:
+    """A measurement's name in ``units``, e.g. ``max_temp_f`` for ``max_temp_c``."""
+    return metric_name if units == "metric" else _MEASURES[metric_name][1]
+
+
+def measure(
+    metric_name: str,
+    metric: SQLColumnExpression[Any],
+    units: Units,
+    *,
+    count: SQLColumnExpression[Any] | None = None,
+) -> ColumnElement[Any]:
+    """The measurement ``metric_name`` (e.g. ``max_temp_c``) from its exact metric value,
+    converted to ``units``, rounded once at the end, as a float labelled with its name.
+    ``count``: for a mean temperature, the number of values it stands on (see
+    ``fahrenheit_mean``)."""
+    digits, _, convert, imperial_digits = _MEASURES[metric_name]
+    value: ColumnElement[Any] = cast(metric, Numeric)
+    if units == "imperial":
+        value = convert(value) if count is None else fahrenheit_mean(value, count)
+        digits = imperial_digits
+    if digits is not None:
+        value = func.round(value, digits)
+    return cast(value, Float).label(served_name(metric_name, units))

@@ -28,7 +28,7 @@ from weather_api.ingest.loader import (
     LoadSummary,
     mark_interrupted,
 )
-from weather_api.ingest.sources import SourceLimits
+from weather_api.ingest.sources import SourceLimits, default_sources
 from weather_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ async def autoload(engine: AsyncEngine, settings: Settings) -> None:
     log.info("no complete load yet: loading %s in the background", settings.data_source)
     try:
         await Loader(engine, SourceLimits.from_settings(settings, restricted=False)).run(
-            [settings.data_source], trigger="autoload"
+            default_sources(settings.data_source), trigger="autoload"
         )
     except LoadInProgressError:
         log.info("another process is already loading")

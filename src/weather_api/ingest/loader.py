@@ -60,6 +60,17 @@ _BATCH_RECORDS = 200_000
 # rewritten with every batch, so it must not grow with the number of files.
 MAX_ERRORS = 100
 Parsed = Prepared | Unchanged | DataFileError
+# The columns of ghcnd-stations.txt, in the order of the stations table and of the payload.
+_STATION_METADATA = (
+    "state",
+    "name",
+    "latitude",
+    "longitude",
+    "elevation",
+    "gsn",
+    "hcn_crn",
+    "wmo_id",
+)
 
 
 class LoadInProgressError(RuntimeError):
@@ -254,6 +265,20 @@ async def _store(
                 conn, "corn_yields", ("year",), ("corn_grain_yield_kt",), [prepared.payload]
             )
             changed = changed or bool(inserted or updated)
+        elif prepared.kind == "ghcnd":
+            inserted, updated = await _merge(
+                conn, "stations", ("station_id",), _STATION_METADATA, [prepared.payload]
+            )
+            # A station list's lines count as records, its stations as rows stored.
+            summary.records_read += prepared.records
+            summary.inserted += inserted
+            summary.updated += updated
+            summary.unchanged += prepared.records - inserted - updated
+            changed = changed or bool(inserted or updated)
+            if inserted:
+                # A list can add 130,000 rows at once: plan the station queries by them
+                # now, not when autovacuum next gets to it.
+                await conn.execute(text("ANALYZE stations"))
     await conn.execute(
         text(
             "WITH version AS (UPDATE data_version SET version = version + 1, "

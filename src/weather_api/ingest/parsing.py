@@ -97,7 +97,7 @@ def open_regular(path: Path) -> io.BufferedReader:
 
 
 def prepare(path: Path, name: str, kind: str, known: dict[str, str]) -> Prepared | Unchanged:
-    """Read, checksum and validate one file; ``kind`` is ``station`` or ``yield``.
+    """Read, checksum and validate one file; ``kind`` is ``station``, ``yield`` or ``ghcnd``.
 
     ``known`` maps file keys to the checksum of their last successful load: a file that
     still has it is reported unchanged without being parsed."""
@@ -107,14 +107,16 @@ def prepare(path: Path, name: str, kind: str, known: dict[str, str]) -> Prepared
     except OSError as exc:
         raise DataFileError(name, None, f"cannot read: {exc.strerror}") from None
     sha256 = hashlib.sha256(raw).hexdigest()
-    key = station_id_for(name) if kind == "station" else "yield"
+    key = station_id_for(name) if kind == "station" else GHCND_KEY if kind == "ghcnd" else kind
     if sha256 == known.get(key):
         return Unchanged(key, sha256)
     text = raw.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n")
     if text and not text.endswith(b"\n"):
         text += b"\n"
-    if not _FILE_RE[kind].fullmatch(text):
+    if kind in _FILE_RE and not _FILE_RE[kind].fullmatch(text):
         raise _first_bad_line(name, kind, text)
+    if kind == "ghcnd":
+        return Prepared(kind, key, sha256, text.count(b"\n"), ghcnd_payload(name, text))
     records = text.count(b"\n")
     if kind == "station":
         _check_dates(name, text)
@@ -179,3 +181,114 @@ def _first_bad_line(name: str, kind: str, text: bytes) -> DataFileError:
             message = f"{field} {shown!r} is not valid: expected {rule}"
         return DataFileError(name, number, message)
     return DataFileError(name, None, "malformed file")
+
+
+# NOAA's station list, ghcnd-stations.txt: fixed-width columns as the GHCN-Daily readme
+# documents them, 1-based and inclusive, each with the pattern it must match and the rule
+# an error quotes. Blank optional fields are NULL.
+GHCND_FILE = "ghcnd-stations.txt"
+GHCND_KEY = "ghcnd-stations"
+_GHCND_WIDTH = 85
+_GHCND_COLUMNS: tuple[tuple[str, int, int, str, str], ...] = (
+    ("id", 1, 11, STATION_ID_RE.pattern, "a station id, e.g. USC00110072"),
+    (
+        "latitude",
+        13,
+        20,
+        r" *-?(?:[0-8]?\d\.\d{1,4}|90\.0{1,4})",
+        "decimal degrees from -90 to 90",
+    ),
+    (
+        "longitude",
+        22,
+        30,
+        r" *-?(?:(?:1[0-7]\d|\d{1,2})\.\d{1,4}|180\.0{1,4})",
+        "decimal degrees from -180 to 180",
+    ),
+    ("elevation", 32, 37, r" *-?\d{1,4}\.\d", "metres with one decimal, -999.9 for missing"),
+    ("state", 39, 40, r"[A-Z]{2}| {2}", "a 2-letter code or blank"),
+    ("name", 42, 71, r"[ -~]*[!-~][ -~]*", "printable ASCII, not blank"),
+    ("GSN flag", 73, 75, r"GSN| {3}", "GSN or blank"),
+    ("HCN/CRN flag", 77, 79, r"HCN|CRN| {3}", "HCN, CRN or blank"),
+    ("WMO id", 81, 85, r"\d{5}| {5}", "5 digits or blank"),
+)
+_GHCND_FIELDS = tuple(
+    (slice(first - 1, last), re.compile(pattern.encode()))
+    for _, first, last, pattern, _ in _GHCND_COLUMNS
+)
+_GHCND_BLANKS = tuple(last for _, _, last, _, _ in _GHCND_COLUMNS[:-1])
+_MISSING_ELEVATION = b"-999.9"
+
+
+def ghcnd_payload(name: str, text: bytes) -> bytes:
+    """Validate a ghcnd-stations.txt and turn it into COPY rows of ``station_id, state,
+    name, latitude, longitude, elevation, gsn, hcn_crn, wmo_id``. Trailing blanks may be
+    trimmed from a line; anything past column 85 is an error.
+
+    Each column is checked by one regular expression over all its values (the full NOAA
+    list is 130,000 lines); only a file that fails is walked line by line to name the
+    first bad one."""
+    lines = [line.ljust(_GHCND_WIDTH) for line in text.split(b"\n")[:-1]]
+    columns = [[line[where] for line in lines] for where, _ in _GHCND_FIELDS]
+    ids = columns[0]
+    valid = (
+        all(len(line) == _GHCND_WIDTH for line in lines)
+        and all(
+            re.fullmatch(b"(?:(?:" + pattern.pattern + b")\n)*", b"\n".join(values) + b"\n")
+            for (_, pattern), values in zip(_GHCND_FIELDS, columns, strict=True)
+        )
+        and not bytes(line[i] for line in lines for i in _GHCND_BLANKS).strip()
+        and len(set(ids)) == len(ids)
+    )
+    if not valid:
+        raise _first_bad_ghcnd_line(name, lines)
+    station, state, title, lat, lon, elevation, gsn, network, wmo = (
+        columns[0],
+        _nullable(columns[4]),
+        # COPY's text format escapes backslashes.
+        [v.strip().replace(b"\\", b"\\\\") for v in columns[5]],
+        [v.strip() for v in columns[1]],
+        [v.strip() for v in columns[2]],
+        [b"\\N" if v.strip() == _MISSING_ELEVATION else v.strip() for v in columns[3]],
+        [b"t" if v.strip() else b"f" for v in columns[6]],
+        _nullable(columns[7]),
+        _nullable(columns[8]),
+    )
+    rows = zip(station, state, title, lat, lon, elevation, gsn, network, wmo, strict=True)
+    return b"".join(b"\t".join(row) + b"\n" for row in rows)
+
+
+def _nullable(values: list[bytes]) -> list[bytes]:
+    return [v.strip() or b"\\N" for v in values]
+
+
+def _first_bad_ghcnd_line(name: str, lines: list[bytes]) -> DataFileError:
+    seen: set[bytes] = set()
+    for number, line in enumerate(lines, 1):
+        if len(line) > _GHCND_WIDTH:
+            message = f"line has {len(line)} characters, expected at most {_GHCND_WIDTH}"
+            return DataFileError(name, number, message)
+        if (error := _bad_ghcnd_line(name, number, line)) is not None:
+            return error
+        if line[:11] in seen:
+            return DataFileError(name, number, f"duplicate station {line[:11].decode()}")
+        seen.add(line[:11])
+    return DataFileError(name, None, "malformed file")
+
+
+def _bad_ghcnd_field(name: str, number: int, index: int, value: bytes) -> DataFileError:
+    field, first, last, _, rule = _GHCND_COLUMNS[index]
+    shown = value.decode("ascii", "replace").strip()
+    return DataFileError(
+        name, number, f"{field} {shown!r} (columns {first}-{last}) is not valid: expected {rule}"
+    )
+
+
+def _bad_ghcnd_line(name: str, number: int, line: bytes) -> DataFileError | None:
+    """Name the first column that does not match, or the separator that is not blank."""
+    for index, (where, pattern) in enumerate(_GHCND_FIELDS):
+        if not pattern.fullmatch(line[where]):
+            return _bad_ghcnd_field(name, number, index, line[where])
+        if where.stop in _GHCND_BLANKS and line[where.stop] != 0x20:
+            return DataFileError(name, number, f"column {where.stop + 1} must be blank")
+    return None

@@ -26,13 +26,16 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import IO, TYPE_CHECKING, Self
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from weather_api.ingest.parsing import STATION_ID_RE, YIELD_FILE, open_regular
+from weather_api.ingest.parsing import GHCND_FILE, STATION_ID_RE, YIELD_FILE, open_regular
 from weather_api.settings import DEFAULT_DATA_SOURCE, Settings
 
 if TYPE_CHECKING:
     import httpx
 
 CHUNK = 1 << 16
+# NOAA's metadata of the dataset's stations, shipped with the package (provenance in the
+# README beside it) so that the first load of a fresh install has coordinates.
+PACKAGED_STATION_LIST = Path(__file__).parent / "data" / GHCND_FILE
 _FILE_COST = 4096
 # zipfile inflates bzip2 and LZMA members with no bound on the output of one read.
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
@@ -66,7 +69,7 @@ class SourceError(ValueError):
 class DataFile:
     path: Path
     name: str  # as shown in logs and errors: relative to the source
-    kind: str  # "station" or "yield"
+    kind: str  # "station", "yield" or "ghcnd" (NOAA's station list)
 
 
 @dataclass(frozen=True)
@@ -138,8 +141,17 @@ def is_url(source: str) -> bool:
     return _URL_RE.match(source) is not None
 
 
+def default_sources(data_source: str) -> list[str]:
+    """What a load given no source loads: the configured data source and the packaged
+    station list, which re-runs skip by its checksum like any unchanged file."""
+    return [data_source, str(PACKAGED_STATION_LIST)]
+
+
 def classify(path: PurePosixPath | Path) -> str | None:
-    """``station``, ``yield`` or None (not a data file) for a path inside a source."""
+    """``station``, ``yield``, ``ghcnd`` or None (not a data file) for a path inside a
+    source."""
+    if path.name == GHCND_FILE:
+        return "ghcnd"
     if path.name == YIELD_FILE:
         return "yield"
     if path.suffix == ".txt" and (
