@@ -72,7 +72,10 @@ class Shape:
     latency_target: bool = True
 
 
+FLOOR = "health"
 SHAPES = (
+    # The floor: the framework and the server alone, no database. Every row is a ratio to it.
+    Shape(FLOOR, "Floor: /health (no database)", "/health", False),
     Shape(
         "station-year",
         "One station-year of observations",
@@ -81,11 +84,20 @@ SHAPES = (
     ),
     Shape("stats", "Stats for one station", f"/api/weather/stats?station_id={STATION}"),
     Shape("first", "Unfiltered first page", "/api/weather"),
+    Shape("one-row", "Unfiltered first page of one row", "/api/weather?page_size=1"),
     Shape("deep", "Page at offset 1.7 million", "/api/weather?page=17000&page_size=100"),
     Shape("cursor", "Last page through the cursor", ""),
+    Shape("stations", "Stations list", "/api/stations?page_size=100"),
     Shape("csv", "Full CSV of one station", f"/api/weather?station_id={STATION}&format=csv", False),
 )
 DEPTH_SHAPES = ("deep", "cursor")  # each within MAX_DEPTH_RATIO of "first"
+# Requests/s at TARGET_CONNECTIONS as a share of the floor's (issue 14), per shape; every
+# other JSON row gets OTHER_FLOOR_SHARE. Repeated reads (the response cache) get CACHED_SHARE.
+FLOOR_SHARE = {"one-row": 1 / 3, "station-year": 1 / 4}
+OTHER_FLOOR_SHARE = 1 / 4
+CACHED_SHARE = 2 / 3
+CACHED_SHAPES = ("one-row", "station-year", "stats", "stations")
+NO_CACHE = {"WEATHER_RESPONSE_CACHE_BYTES": "0"}
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,8 @@ class Cell:
     other_cores: float = 0.0  # CPU the rest of the machine took meanwhile, in cores
     server_ms: float = 0.0  # CPU time of the API server per request
     database_ms: float = 0.0  # CPU time of its PostgreSQL backends per request
+    load_average: float = 0.0  # 1-minute load average when the cell ended
+    cached: bool = False  # served with the response cache on, after a warm-up
 
 
 # -- wrk ------------------------------------------------------------------------------------
@@ -174,6 +188,7 @@ def run_wrk(
         other_cores=watch.other_cores,
         server_ms=watch.server_s * per_request,
         database_ms=watch.database_s * per_request,
+        load_average=os.getloadavg()[0],
     )
 
 
@@ -360,13 +375,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def api_server(url: str) -> Iterator[tuple[str, int]]:
+def api_server(url: str, extra: dict[str, str]) -> Iterator[tuple[str, int]]:
     """``weather-api serve`` on a free port of 127.0.0.1, stopped afterwards; yields its
     base URL and process id once /health/ready answers 200."""
     port = free_port()
     command = [str(CLI), "serve", "--host", HOST, "--port", str(port), "--workers", "1"]
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server_env(url))
+        env = server_env(url) | extra
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             base = f"http://{HOST}:{port}"
             deadline = time.monotonic() + READY_TIMEOUT_S
@@ -399,6 +415,8 @@ def resolve(base: str, client: httpx.Client) -> dict[str, str]:
         response = client.get(url).raise_for_status()
         if key == "csv":
             ok = response.text.count("\n") > 1
+        elif key == FLOOR:
+            ok = response.json() == {"status": "ok"}
         else:
             body = response.json()
             ok = bool(body["items"]) and (key != "cursor" or body["page"] == pages)
@@ -471,6 +489,45 @@ def table(cells: Sequence[Cell]) -> str:
     return "\n".join(lines)
 
 
+def floor_share(key: str) -> float | None:
+    """The share of the floor's requests/s a JSON row must reach; None for the rest."""
+    if key in (FLOOR, "csv"):
+        return None
+    return FLOOR_SHARE.get(key, OTHER_FLOOR_SHARE)
+
+
+def ratio_table(cells: Sequence[Cell], cached: Sequence[Cell]) -> str:
+    """Every row against the floor measured by the same server in the same run: requests/s
+    and the server's CPU per request as ratios, with the load average next to each."""
+    lines = [
+        "| Request | Connections | Requests/s | vs floor | Server CPU/request | vs floor "
+        "| Load avg | Target | Result |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for group, suffix in ((cells, ""), (cached, " (repeated, cached)")):
+        by = {(c.shape, c.connections): c for c in group}
+        for shape in SHAPES:
+            label = shape.label + suffix
+            for conns in sorted({c.connections for c in group}):
+                floor, cell = by.get((FLOOR, conns)), by.get((shape.key, conns))
+                if floor is None or cell is None:
+                    continue
+                rate = cell.requests_s / floor.requests_s
+                cpu = cell.server_ms / max(floor.server_ms, 1e-9)
+                share = CACHED_SHARE if cell.cached else floor_share(shape.key)
+                target = result = ""
+                if share is not None and shape.key != FLOOR and conns == TARGET_CONNECTIONS:
+                    target = f"≥ {share:.2f}x floor"
+                    result = verdict(rate >= share)
+                lines.append(
+                    f"| {label} | {conns} | {cell.requests_s:,.0f} | {rate:.2f}x "
+                    f"| {cell.server_ms:.2f} ms | {cpu:.1f}x | {cell.load_average:.1f} "
+                    f"| {target} | {result} |"
+                )
+                label = ""
+    return "\n".join(lines)
+
+
 def depth_table(cells: Sequence[Cell]) -> str:
     """The deep and the cursor page against the first page, per connection count."""
     by = {(c.shape, c.connections): c for c in cells}
@@ -504,7 +561,12 @@ def depth_table(cells: Sequence[Cell]) -> str:
 
 
 def section(
-    result: str, depth: str, facts: dict[str, str], command: str, args: argparse.Namespace
+    result: str,
+    depth: str,
+    ratios: str,
+    facts: dict[str, str],
+    command: str,
+    args: argparse.Namespace,
 ) -> str:
     def fill(text: str) -> str:
         return textwrap.fill(" ".join(text.split()), width=90, break_on_hyphens=False)
@@ -544,6 +606,16 @@ def section(
         f"""The targets: p99 ≤ {MAX_P99_MS:.0f} ms at {TARGET_CONNECTIONS} connections for
         every request but the full CSV, and the deep and the cursor page within
         {MAX_DEPTH_RATIO}x of the first page.""",
+        f"""Against the floor: `/health` answers without touching the database, so it is
+        what the framework and the server cost alone. Each server run measures it first and
+        every other row is a ratio to it at the same connection count: requests/s (higher
+        is better) and the server's CPU time per request (its /proc CPU time over the
+        cell, divided by the requests). The first rows run with the response cache off
+        (`WEATHER_RESPONSE_CACHE_BYTES=0`), since wrk repeats one URL; the rows marked
+        *repeated, cached* run on a second server with the cache on. Targets at
+        {TARGET_CONNECTIONS} connections: the one-row first page ≥ 1/3 of the floor, the
+        station-year and every other JSON row ≥ 1/4, repeated reads ≥ 2/3. The load
+        average is the machine's, shared with other work, when the cell ended.""",
     ]
     how = fill(
         """Why depth costs nothing: yearly stats hold each station-year's row count and
@@ -572,6 +644,10 @@ def section(
 
 {depth}
 
+{fill(paragraphs[3])}
+
+{ratios}
+
 {how}
 
 {run_on}
@@ -590,8 +666,12 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--database-url", make_url(args.database_url).render_as_string()]
     if args.data != DATA:
         parts += ["--data", str(args.data)]
+    if args.connections != CONNECTIONS:
+        parts += ["--connections", ",".join(map(str, args.connections))]
     if args.gzip:
         parts.append("--gzip")
+    if not args.cached:
+        parts.append("--no-cached")
     if args.write:
         parts.append("--write")
     return shlex.join(parts)
@@ -666,14 +746,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds in all to wait, before cells, for other processes to calm down (default 300)",
     )
     parser.add_argument("--gzip", action="store_true", help="send Accept-Encoding: gzip")
+    parser.add_argument(
+        "--no-cached",
+        dest="cached",
+        action="store_false",
+        help="skip the repeated reads with the response cache on",
+    )
     parser.add_argument("--keep", action="store_true", help="keep a database loaded here")
     parser.add_argument("--write", action="store_true", help=f"update the API section of {DOC}")
     args = parser.parse_args(argv)
     if unknown := set(args.shapes) - {s.key for s in SHAPES}:
         parser.error(f"unknown shapes: {', '.join(sorted(unknown))}")
-    full = args.connections == CONNECTIONS and len(args.shapes) == len(SHAPES)
-    if args.write and not full:
-        parser.error("--write needs every shape at 1, 16 and 64 connections")
+    if args.write and len(args.shapes) != len(SHAPES):
+        parser.error("--write needs every shape")
     if not Path(WRK).exists():
         parser.error(f"no wrk at {WRK}: apt-get install wrk")
     signal.signal(signal.SIGTERM, _terminate)
@@ -681,6 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.quiet_budget = [args.quiet_wait]
 
     cells: list[Cell] = []
+    cached: list[Cell] = []
     with ExitStack() as stack:
         server_url = args.database_url or stack.enter_context(embedded_server("bench-api-"))
         url = stack.enter_context(
@@ -688,26 +774,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         args.rows = loaded_rows(url)
         facts = machine(url)
-        base, pid = stack.enter_context(api_server(url))
-        watch = CpuWatch(pid, str(make_url(url).database))
-        with httpx.Client(headers=dict(h.split(": ", 1) for h in headers)) as client:
-            urls = resolve(base, client)
-            for key in args.shapes:  # warm-up: caches, prepared statements, pool
-                for _ in range(5):
-                    client.get(urls[key]).raise_for_status()
-        for shape in SHAPES:
-            if shape.key not in args.shapes:
-                continue
-            for conns in args.connections:
-                cells.append(measure(shape.key, urls[shape.key], conns, args, headers, watch))
-    result, depth = table(cells), depth_table(cells)
+        # First with the response cache off (wrk repeats one URL: every answer would come
+        # from it), then the repeated reads with it on; each server run has its own floor.
+        cells = serve_and_measure(url, NO_CACHE, args.shapes, args, headers)
+        if args.cached:
+            shapes = [k for k in args.shapes if k in (FLOOR, *CACHED_SHAPES)]
+            cached = [
+                replace(c, cached=True) for c in serve_and_measure(url, {}, shapes, args, headers)
+            ]
+    result, depth, ratios = table(cells), depth_table(cells), ratio_table(cells, cached)
     print(result)
     print()
     print(depth)
+    print()
+    print(ratios)
     if args.write:
-        write_section(DOC, "API", section(result, depth, facts, command_line(args), args))
+        text = section(result, depth, ratios, facts, command_line(args), args)
+        write_section(DOC, "API", text)
         print(f"updated {DOC}", file=sys.stderr)
     return 0
+
+
+def serve_and_measure(
+    url: str,
+    extra: dict[str, str],
+    keys: Sequence[str],
+    args: argparse.Namespace,
+    headers: Sequence[str],
+) -> list[Cell]:
+    """One server run with ``extra`` settings: every shape of ``keys`` at every connection
+    count, the floor first."""
+    cells = []
+    with api_server(url, extra) as (base, pid):
+        watch = CpuWatch(pid, str(make_url(url).database))
+        with httpx.Client(headers=dict(h.split(": ", 1) for h in headers)) as client:
+            urls = resolve(base, client)
+            for key in keys:  # warm-up: caches, prepared statements, pool
+                for _ in range(5):
+                    client.get(urls[key]).raise_for_status()
+        for shape in SHAPES:
+            if shape.key not in keys:
+                continue
+            for conns in args.connections:
+                cells.append(measure(shape.key, urls[shape.key], conns, args, headers, watch))
+    return cells
 
 
 if __name__ == "__main__":
