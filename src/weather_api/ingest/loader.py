@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weather_api.db.models import STATE_CODES, UNFINISHED, JobStatus, LoadRun, SourceFile
 from weather_api.db.stats import refresh_yearly_stats
+from weather_api.db.versions import note_change
 from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare
 from weather_api.ingest.sources import DataFile, SourceError, SourceLimits, redacted, resolve
 
@@ -430,6 +431,8 @@ class Loader:
         summary.files_done += len(batch)
         await self._save(conn, summary)
         await conn.commit()
+        if valid:
+            note_change()  # this process's readers fetch the new data version at once
 
 
 async def _next_batch(
