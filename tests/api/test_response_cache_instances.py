@@ -56,10 +56,13 @@ async def test_a_load_through_one_instance_shows_in_the_other_within_a_second(
     lines = station.read_text().splitlines()
     lines[0] = f"{lines[0].split(chr(9))[0]}\t999\t-999\t0"  # 1985-01-01: 99.9 °C
     station.write_text("\n".join(lines) + "\n")
-    env = {"WEATHER_ADMIN_TOKEN": TOKEN, "WEATHER_DATA_ROOT": str(tmp_path)}
     with (
-        live_server(db_url, tmp_path, **env) as first,
-        live_server(db_url, tmp_path, **env) as second,
+        live_server(
+            db_url, tmp_path, WEATHER_ADMIN_TOKEN=TOKEN, WEATHER_DATA_ROOT=str(tmp_path)
+        ) as first,
+        live_server(
+            db_url, tmp_path, WEATHER_ADMIN_TOKEN=TOKEN, WEATHER_DATA_ROOT=str(tmp_path)
+        ) as second,
     ):
         async with (
             httpx.AsyncClient(base_url=first.base_url, timeout=10) as one,
