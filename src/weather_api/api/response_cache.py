@@ -118,7 +118,9 @@ class ResponseCache:
         )
         if (entry := self.lru.get(key)) is not None:
             scope.update(entry.routed)
-            start = {"type": "http.response.start", "status": 200, "headers": entry.headers}
+            # A copy: compression outside rewrites the list it is given in place.
+            headers = list(entry.headers)
+            start = {"type": "http.response.start", "status": 200, "headers": headers}
             await send(start)
             await send({"type": "http.response.body", "body": entry.body})
             return
@@ -128,15 +130,16 @@ class ResponseCache:
         self, key: Hashable, version: bytes | None, scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Run the app and keep its answer if it is a whole 200 of this data version."""
-        start: Message | None = None
+        start: list[tuple[bytes, bytes]] | None = None  # the headers, as the app sent them
         chunks: list[bytes] | None = []
 
         async def capture(message: Message) -> None:
             nonlocal start, chunks
             if message["type"] == "http.response.start":
+                # Copied now: compression outside rewrites the list in place once it is sent.
                 headers = list(message.get("headers", ()))
                 if message["status"] == 200 and _keeps(headers, version):
-                    start = message
+                    start = headers
                 else:
                     chunks = None
             elif message["type"] == "http.response.body" and chunks is not None:
@@ -149,4 +152,4 @@ class ResponseCache:
         await self.app(scope, receive, capture)
         if start is not None and chunks:
             routed = {name: scope[name] for name in _ROUTED if name in scope}
-            self.lru.put(key, _Stored(list(start.get("headers", ())), b"".join(chunks), routed))
+            self.lru.put(key, _Stored(start, b"".join(chunks), routed))
