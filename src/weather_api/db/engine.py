@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import URL, Connection, event, make_url
+from sqlalchemy import URL, Connection, event, make_url, text
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.util import await_
 
 from weather_api.settings import Settings
 
+if TYPE_CHECKING:  # alembic is imported where used: half a second of a command's start-up
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 ALEMBIC_INI = Path(__file__).resolve().parents[3] / "alembic.ini"
+_REVISION = re.compile(r"^(down_revision|revision)\b[^=\n]*=\s*(?:[\"']([^\"']+)[\"']|None)", re.M)
 
 
 def async_url(url: str) -> URL:
@@ -116,6 +124,8 @@ def create_load_engine(url: str, settings: Settings) -> AsyncEngine:
 
 
 def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config(ALEMBIC_INI)
     config.attributes["url"] = url
     config.attributes["connection"] = connection
@@ -124,7 +134,30 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
 
 def migrate(url: str) -> None:
     """Upgrade the schema to head (synchronous: call it outside an event loop)."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), "head")
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the migration files' ``revision`` and
+    ``down_revision`` lines without importing alembic; None unless they show one head."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (ALEMBIC_INI.parent / "alembic" / "versions").glob("*.py"):
+        for kind, value in _REVISION.findall(path.read_text()):
+            (revisions if kind == "revision" else parents).add(value)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+async def at_head(conn: AsyncConnection) -> bool:
+    """Whether the schema is at the migrations' head: one query instead of alembic's
+    upgrade, which finds nothing to do in a migrated database but costs its imports."""
+    head = head_revision()
+    if head is None or not await conn.scalar(text("SELECT to_regclass('alembic_version')")):
+        return False
+    return bool(await conn.scalar(text("SELECT version_num FROM alembic_version")) == head)
 
 
 @dataclass
