@@ -12,7 +12,7 @@ calendar are the dataset's own. Per scale it measures:
 
 - the load (``weather-api load --json``) into an empty database against one COPY of the
   same rows (the floor, as in ``bench/load.py``), the re-run, the load's peak RSS, and the
-  database's size;
+  database's size; then a ``VACUUM (ANALYZE)`` (what autovacuum reaches later);
 - the API (``weather-api serve``, response cache off, wrk at 16 connections): /health as
   the floor, the first page, one station-year, the page at the last offset, the last page
   through the cursor, one station's stats and the stations list; then one CSV export of
@@ -112,6 +112,7 @@ class Scale:
     rerun_s: float = 0.0
     load_rss_mb: float = 0.0
     database_mb: float = 0.0
+    vacuum_s: float = 0.0
     api: dict[str, api.Cell] = field(default_factory=dict)
     csv_rows: int = 0
     csv_s: float = 0.0
@@ -137,6 +138,12 @@ def measure_load(server_url: str, url: str, data: Path, scale: Scale, workdir: P
     scale.load_s, scale.rerun_s, scale.load_rss_mb = first.wall_s, rerun.wall_s, first.tree_mb
     size = asyncio.run(load.admin(url, "SELECT pg_database_size(current_database())"))
     scale.database_mb = int(size) / MB
+    # The API is measured in the steady state autovacuum reaches some time after a load:
+    # planner statistics of the new rows and a visibility map for index-only scans.
+    # Without it, the first minutes after a 10x load showed 1.7x to 2.2x the CPU per request.
+    start = time.perf_counter()
+    asyncio.run(load.admin(url, "VACUUM (ANALYZE)"))
+    scale.vacuum_s = time.perf_counter() - start
 
 
 def urls(base: str, client: httpx.Client) -> dict[str, str]:
@@ -212,6 +219,7 @@ def table(scales: Sequence[Scale]) -> str:
         "≤ 1.25x of 1x",
     )
     row("Database size", [f"{s.database_mb:,.0f} MB" for s in scales])
+    row("Then VACUUM (ANALYZE), untimed above", [f"{s.vacuum_s:.1f} s" for s in scales])
     labels = {
         "health": "API floor: /health",
         "first": "First page",
