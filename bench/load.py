@@ -50,7 +50,8 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 LOADER = Path(sys.executable).with_name("weather-api")
 POLL_S = 0.02
 MAX_LOAD_TO_FLOOR = 1.5
-MAX_RERUN_S = 2.0
+MAX_WALL_TO_FLOOR = 1.3  # the command as run from the shell, start-up included (issue 14)
+MAX_RERUN_S = 1.0
 MAX_RSS_MB = 300.0
 MB = 1024**2
 
@@ -71,6 +72,7 @@ class Repetition:
     floor_s: float
     load: Run
     rerun: Run
+    load_average: float  # 1-minute, when the repetition started: the machine is shared
 
 
 class PeakRss:
@@ -105,6 +107,19 @@ class PeakRss:
             self.process = max(self.process, *sizes, 0)
             if self._done.wait(POLL_S):
                 return
+
+
+def compile_bytecode() -> None:
+    """Compile the interpreter's import path as an install does (``uv sync`` with
+    UV_COMPILE_BYTECODE=1, as the Docker image has it): under PYTHONDONTWRITEBYTECODE, set
+    in some shells, every command would compile its imports from source, seconds of it."""
+    paths = [p for p in sys.path if p and Path(p).is_dir() and not p.endswith(".zip")]
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j0", *paths],
+        capture_output=True,
+        check=False,  # a file that does not compile (a test fixture of a package) is skipped
+        timeout=600,
+    )
 
 
 def write_tsv(station_files: Sequence[Path], dest: Path) -> int:
@@ -206,13 +221,14 @@ def repetition(server_url: str, data: Path, tsv: Path, rows: int) -> Repetition:
         # step before wrote, or meets a checkpoint that step's WAL set off.
         asyncio.run(admin(server_url, "CHECKPOINT"))
 
+    load_average = os.getloadavg()[0]
     with fresh_database(server_url) as url:
         checkpoint()
         floor_s = asyncio.run(time_floor(url, tsv))
         checkpoint()
         load = run_loader(url, data)
         checkpoint()
-        rep = Repetition(floor_s, load, run_loader(url, data))
+        rep = Repetition(floor_s, load, run_loader(url, data), load_average)
     check(rep, rows)
     return rep
 
@@ -256,7 +272,11 @@ def table(reps: Sequence[Repetition], rows: int) -> str:
         f"| {rows / load:,.0f} | ≤ {MAX_LOAD_TO_FLOOR}x floor | {load / floor:.2f}x floor: "
         f"{verdict(load / floor <= MAX_LOAD_TO_FLOOR)} |",
         f"| Full load, wall clock of the command | {stat(lambda r: r.load.wall_s, 's')} "
-        f"| {rows / wall:,.0f} | | {wall / floor:.2f}x floor |",
+        f"| {rows / wall:,.0f} | ≤ {MAX_WALL_TO_FLOOR}x floor | {wall / floor:.2f}x floor: "
+        f"{verdict(wall / floor <= MAX_WALL_TO_FLOOR)} |",
+        "| Each repetition: wall clock / floor (load average) | "
+        + ", ".join(f"{r.load.wall_s / r.floor_s:.2f}x ({r.load_average:.1f})" for r in reps)
+        + " | | | |",
         f"| Re-run, wall clock of the command | {stat(lambda r: r.rerun.wall_s, 's')} | "
         f"| ≤ {MAX_RERUN_S:.0f} s | {verdict(rerun <= MAX_RERUN_S)} |",
         f"| Re-run, the loader's `duration_s` | {stat(lambda r: r.rerun.loader_s, 's')} | | | |",
@@ -279,14 +299,18 @@ yield file), three things, each repetition in a fresh database on the same serve
   settings (`synchronous_commit = off`, as the loader sets per batch), commit included.
   No loader can store the rows faster.
 - **Full load**: `weather-api load --json {DATA}` into the freshly migrated
-  database. The target applies to the loader's own `duration_s`; the wall clock of the
-  command also counts interpreter start-up, imports and the migration check.
+  database. Two targets: the loader's own `duration_s` ≤ {MAX_LOAD_TO_FLOOR}x the floor,
+  and the wall clock of the command, which also counts interpreter start-up, imports and
+  the migration check (one query when the schema is at head), ≤ {MAX_WALL_TO_FLOOR}x.
 - **Re-run**: the same command again; every file is skipped by its checksum. The target
   applies to the wall clock, which is what someone re-running it waits for.
 
-Every timed step starts right after a `CHECKPOINT`, and an untimed COPY first warms up a
-new server. Peak RSS is the sum over the loader's process tree (the loader, its parsing
-worker and the multiprocessing resource tracker), polled every {POLL_S * 1000:.0f} ms.
+The import path is compiled to bytecode first, as an install does: this machine's shell
+sets `PYTHONDONTWRITEBYTECODE=1`, under which each command compiled its imports from source
+(3.6 s of a 6.6 s re-run at load average 9). Every timed step starts right after a
+`CHECKPOINT`, and an untimed COPY first warms up a new server. Peak RSS is the sum over
+the loader's process tree (the loader, its parsing worker and the multiprocessing resource
+tracker), polled every {POLL_S * 1000:.0f} ms.
 
 {result}
 
@@ -322,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--repeat must be at least 1")
     # Taken before this run adds to it: other work on the machine skews every figure.
     load_average = os.getloadavg()[0]
+    compile_bytecode()
     station_files = sorted((args.data / "wx_data").glob("*.txt"))
     with tempfile.TemporaryDirectory(prefix="bench-load-tsv-") as tmp:
         tsv = Path(tmp) / "observations.tsv"

@@ -26,6 +26,7 @@ from weather_api.api import (
 from weather_api.api.dependencies import reject_unknown_params
 from weather_api.api.errors import install_error_handlers
 from weather_api.api.middleware import Head, RequestContext
+from weather_api.api.response_cache import ResponseCache
 from weather_api.api.security import FailedAttempts
 from weather_api.db.engine import (
     Database,
@@ -34,6 +35,7 @@ from weather_api.db.engine import (
     create_load_engine,
     database_url,
 )
+from weather_api.db.versions import VersionWatch
 from weather_api.ingest.jobs import LoadJobs, autoload, recover_interrupted
 from weather_api.ingest.sources import SourceLimits
 from weather_api.logs import configure_logging
@@ -59,6 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     read_engine = create_engine(read_url.get_secret_value(), settings) if read_url else engine
     export_engine = create_export_engine(read_url.get_secret_value() if read_url else url, settings)
     database = app.state.database = Database(engine, read_engine, export_engine)
+    app.state.versions = VersionWatch(read_engine, settings.data_version_max_age_ms / 1000)
     load_engine = create_load_engine(url, settings)
     load_jobs = app.state.load_jobs = LoadJobs(
         load_engine, SourceLimits.from_settings(settings, restricted=True)
@@ -120,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
+    # Innermost: what it keeps is the app's own answer, compressed afresh per request.
+    app.add_middleware(ResponseCache, max_bytes=settings.response_cache_bytes)
     # Level 5, not Starlette's 9: a seventh of the CPU for a page, 5% more bytes.
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
     # Outside gzip, so that a HEAD's headers are those of the GET's compressed body.

@@ -103,13 +103,18 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _load(sources: list[str], settings: Settings, show_progress: bool) -> LoadSummary:
-    from weather_api.db.engine import create_load_engine
+    from weather_api.db.engine import at_head, create_load_engine, migrate
     from weather_api.ingest.loader import Loader
     from weather_api.ingest.sources import SourceLimits
 
-    engine = create_load_engine(_primary_url(settings), settings)
+    url = _primary_url(settings)
+    engine = create_load_engine(url, settings)
     limits = SourceLimits.from_settings(settings, restricted=False)
     try:
+        async with engine.connect() as conn:
+            current = await at_head(conn)
+        if not current:  # else alembic, its imports and its upgrade would find nothing to do
+            await asyncio.to_thread(migrate, url)
         if not show_progress:
             return await Loader(engine, limits).run(sources, trigger="cli")
         from rich.progress import Progress
@@ -126,12 +131,10 @@ async def _load(sources: list[str], settings: Settings, show_progress: bool) -> 
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
-    from weather_api.db.engine import migrate
     from weather_api.db.models import JobStatus
     from weather_api.ingest.loader import LoadInProgressError
     from weather_api.ingest.sources import default_sources
 
-    migrate(_primary_url(settings))
     sources = args.sources or default_sources(settings.data_source)
     try:
         summary = asyncio.run(_load(sources, settings, sys.stderr.isatty() and not args.json))

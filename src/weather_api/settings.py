@@ -98,6 +98,17 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Open client connections per process; past it a 503."
     )
     pool_size: int = 10
+    response_cache_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=0,
+        description="Memory per process for repeated GETs within one data version; 0 is off.",
+    )
+    data_version_max_age_ms: int = Field(
+        default=500,
+        ge=0,
+        description="How long a process trusts the data version it read: a load elsewhere "
+        "shows within this (and one query).",
+    )
     workers: int = 1
     metrics_enabled: bool = True
     log_format: Literal["text", "json"] | None = Field(

@@ -9,10 +9,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.errors import ApiError
 from weather_api.db.models import DataVersion
+from weather_api.db.versions import Version, VersionWatch
 
 # Caches may keep a copy but must revalidate: a load can change the data at any time.
 CACHE_CONTROL = "public, max-age=0, must-revalidate"
@@ -60,10 +62,20 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or etag.removeprefix("W/") in tags
 
 
-async def conditional(request: Request, response: Response, session: ReadSessionDep) -> Validators:
+async def current_version(request: Request, session: AsyncSession) -> Version | None:
+    """The process's watch for a session on the engine, which reads committed data only;
+    a session in a transaction of its own (a test's) may see its own change: it asks."""
+    watch: VersionWatch | None = getattr(request.app.state, "versions", None)
+    if watch is not None and isinstance(session.bind, AsyncEngine):
+        return await watch.current()
     conn = await session.connection()  # Core: the ORM adds nothing to reading two columns
     row = (await conn.execute(_CURRENT)).first()
-    version = row.version if row else None
+    return (row.version, row.changed_at) if row else None
+
+
+async def conditional(request: Request, response: Response, session: ReadSessionDep) -> Validators:
+    row = await current_version(request, session)
+    version = row[0] if row else None
     etag = f'W/"{version}-{_representation(request)}"'
     # Vary as on the 200 a 304 stands for: its body depends on Accept (JSON, CSV or
     # GeoJSON) and on Accept-Encoding (gzipped or not).
@@ -71,7 +83,7 @@ async def conditional(request: Request, response: Response, session: ReadSession
     if _matches(request.headers.get("if-none-match", ""), etag):
         raise ApiError(304, "not modified", headers=headers)
     response.headers.update(headers)
-    return Validators(headers, tuple(row) if row else None)
+    return Validators(headers, row)
 
 
 CacheDep = Annotated[Validators, Depends(conditional)]

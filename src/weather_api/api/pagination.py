@@ -10,6 +10,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, get_origin
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -83,15 +84,21 @@ def page_envelope(
     """The envelope (the route's response model, ``Page``) and its links, also sent as an
     RFC 8288 Link header."""
     pages = math.ceil(total / paging.size)
-    url = request.url.remove_query_params("cursor")
+    # The query parsed once: Starlette's URL helpers parse and encode it again per link, a
+    # tenth of a small page's CPU. Same result: a replaced parameter moves to the end.
+    params = parse_qsl(request.url.query, keep_blank_values=True)
+    base = str(request.url.replace(query=""))
+
+    def link(name: str, value: object) -> str:
+        kept = [(k, v) for k, v in params if k not in (name, "cursor", "page")]
+        return f"{base}?{urlencode([*kept, (name, str(value))])}"
 
     def at(page: int) -> str:
-        return str(url.include_query_params(page=page))
+        return link("page", page)
 
     following = None
     if paging.page < pages and last_key is not None:
-        cursor = encode_cursor(paging.page + 1, last_key)
-        following = str(url.remove_query_params("page").include_query_params(cursor=cursor))
+        following = link("cursor", encode_cursor(paging.page + 1, last_key))
     links = {
         "self": str(request.url),
         "first": at(1),

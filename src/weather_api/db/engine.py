@@ -4,29 +4,38 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import URL, Connection, event, make_url
+from sqlalchemy import URL, Connection, event, make_url, text
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.util import await_
 
 from weather_api.settings import Settings
+
+if TYPE_CHECKING:  # alembic is imported where used: half a second of a command's start-up
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 ALEMBIC_INI = Path(__file__).resolve().parents[3] / "alembic.ini"
 # Advisory lock key of migrations ("WEAX"). Passed as a parameter: hexadecimal integer
 # literals in SQL need PostgreSQL 16, and 15 is supported.
 MIGRATION_LOCK_KEY = 1464156504
+_REVISION = re.compile(r"^(down_revision|revision)\b[^=\n]*=\s*(?:[\"']([^\"']+)[\"']|None)", re.M)
 
 
 def async_url(url: str) -> URL:
@@ -110,12 +119,25 @@ def database_url(settings: Settings) -> str:
     return start_embedded(settings.embedded_dir)
 
 
+# A connection that answered within this long is not pinged again on checkout: under load
+# every checkout would otherwise pay a round trip for a connection used a moment ago.
+PING_AFTER_IDLE_S = 1.0
+
+
+def _checked_in(dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
 def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """Pessimistic disconnect handling in one round trip: an empty query.
 
     SQLAlchemy's ``pool_pre_ping`` wraps its ping in a transaction (for PgBouncer's
     transaction mode, not used here): three round trips per checkout, more than the
-    queries of a small request. A dead connection is replaced, as with the pre-ping."""
+    queries of a small request. A dead connection is replaced, as with the pre-ping. One
+    checked in less than PING_AFTER_IDLE_S ago is trusted: a connection that broke in that
+    moment fails its request as it would have between a ping and the query."""
+    if time.monotonic() - record.info.get("checked_in_at", -PING_AFTER_IDLE_S) < PING_AFTER_IDLE_S:
+        return
     try:
         await_(dbapi_connection.driver_connection.fetchrow(";"))
     except Exception as exc:
@@ -149,6 +171,7 @@ def create_engine(
         },
     )
     event.listen(engine.sync_engine.pool, "checkout", _ping)
+    event.listen(engine.sync_engine.pool, "checkin", _checked_in)
     return engine
 
 
@@ -175,6 +198,8 @@ def create_export_engine(url: str, settings: Settings) -> AsyncEngine:
 
 
 def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config(ALEMBIC_INI)
     config.attributes["url"] = url
     config.attributes["connection"] = connection
@@ -183,7 +208,30 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
 
 def migrate(url: str) -> None:
     """Upgrade the schema to head (synchronous: call it outside an event loop)."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), "head")
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the migration files' ``revision`` and
+    ``down_revision`` lines without importing alembic; None unless they show one head."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (ALEMBIC_INI.parent / "alembic" / "versions").glob("*.py"):
+        for kind, value in _REVISION.findall(path.read_text()):
+            (revisions if kind == "revision" else parents).add(value)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+async def at_head(conn: AsyncConnection) -> bool:
+    """Whether the schema is at the migrations' head: one query instead of alembic's
+    upgrade, which finds nothing to do in a migrated database but costs its imports."""
+    head = head_revision()
+    if head is None or not await conn.scalar(text("SELECT to_regclass('alembic_version')")):
+        return False
+    return bool(await conn.scalar(text("SELECT version_num FROM alembic_version")) == head)
 
 
 @dataclass

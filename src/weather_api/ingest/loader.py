@@ -34,6 +34,7 @@ from weather_api.db.models import (
     SourceFile,
 )
 from weather_api.db.stats import refresh_yearly_stats
+from weather_api.db.versions import note_change
 from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare
 from weather_api.ingest.sources import (
     MAX_NAME_CHARS,
@@ -496,6 +497,8 @@ class Loader:
         summary.files_done += len(batch)
         await self._save(conn, summary)
         await conn.commit()
+        if valid:
+            note_change()  # this process's readers fetch the new data version at once
 
 
 async def _next_batch(
