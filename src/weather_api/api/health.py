@@ -12,12 +12,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from weather_api.api import examples
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.errors import RETRY_AFTER_S, database_unavailable
 from weather_api.db.engine import alembic_config
-from weather_api.db.models import UNFINISHED, DataVersion, JobStatus, LoadRun
+from weather_api.db.models import (
+    UNFINISHED,
+    DataVersion,
+    JobStatus,
+    LoadRun,
+    SchemaCompatibility,
+)
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -51,6 +58,18 @@ class Readiness(BaseModel):
 @cache
 def schema_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def _servable(session: AsyncSession, revision: str | None) -> bool:
+    """Whether this image's code serves the schema: at its own head, or at a later revision
+    whose migrations list this head as compatible (a rollback across an expand migration)."""
+    head = schema_head()
+    if revision == head:
+        return True
+    if not await session.scalar(text("SELECT to_regclass('schema_compatibility') IS NOT NULL")):
+        return False
+    listed = select(SchemaCompatibility.revision).where(SchemaCompatibility.revision == head)
+    return bool(await session.scalar(select(listed.exists())))
 
 
 @router.get(
@@ -88,12 +107,11 @@ async def check_readiness(session: ReadSessionDep) -> JSONResponse:
     ready: each of their batches commits whole."""
     try:
         revision = await session.scalar(text("SELECT version_num FROM alembic_version"))
+        servable = await _servable(session, revision)
         # Read before the counts: a load marks the database complete in its last commit, so
         # counts read after seeing the mark include all of its data.
-        # The column is there only at the head revision; below it readiness fails anyway.
-        complete = revision == schema_head() and bool(
-            await session.scalar(select(DataVersion.complete))
-        )
+        # The column is there from the head revision on; below it readiness fails anyway.
+        complete = servable and bool(await session.scalar(select(DataVersion.complete)))
         # Counts from the yearly stats: exact (they commit with the data) and cheap.
         observations, stations = (
             await session.execute(
@@ -118,8 +136,10 @@ async def check_readiness(session: ReadSessionDep) -> JSONResponse:
         headers = {"Retry-After": str(RETRY_AFTER_S)}
         return JSONResponse(down.model_dump(mode="json"), status_code=503, headers=headers)
     reasons = []
-    if revision != schema_head():
-        reasons.append(f"schema at {revision}, expected {schema_head()}")
+    if not servable:
+        reasons.append(
+            f"schema at {revision}, expected {schema_head()} or a later one that serves it"
+        )
     elif not observations:
         if last is None:
             reasons.append("no weather data loaded yet and no load has run")
@@ -133,7 +153,7 @@ async def check_readiness(session: ReadSessionDep) -> JSONResponse:
     elif last is not None and last.status == JobStatus.FAILED:
         # Ready all the same: the data of the files it did not reject is in.
         reasons.append(f"ready, but load {last.id} failed: {_why_failed(last)}")
-    ready = bool(observations) and complete and revision == schema_head()
+    ready = bool(observations) and complete and servable
     body = Readiness(
         status="ready" if ready else "unavailable",
         reasons=reasons,

@@ -208,3 +208,12 @@ class DataVersion(Base):
         server_default=text("false"),
         comment="a load has run to its end: no initial load is left half done",
     )
+
+
+class SchemaCompatibility(Base):
+    """The code revisions that can serve this schema (alembic/versions/0005 has the rule):
+    readiness of an image older than the schema looks its own head up here."""
+
+    __tablename__ = "schema_compatibility"
+
+    revision: Mapped[str] = mapped_column(Text, primary_key=True)
