@@ -74,7 +74,11 @@ class Shape:
     latency_target: bool = True
 
 
+FLOOR = "health"
 SHAPES = (
+    # The floor: the framework and the server alone, no database. Every row is a ratio to it,
+    # and each server run measures it first, whatever the suite or --shapes.
+    Shape(FLOOR, "Floor: /health (no database)", "/health", False),
     Shape(
         "station-year",
         "One station-year of observations",
@@ -83,10 +87,11 @@ SHAPES = (
     ),
     Shape("stats", "Stats for one station", f"/api/weather/stats?station_id={STATION}"),
     Shape("first", "Unfiltered first page", "/api/weather"),
+    Shape("one-row", "Unfiltered first page of one row", "/api/weather?page_size=1"),
     Shape("deep", "Page at offset 1.7 million", "/api/weather?page=17000&page_size=100"),
     Shape("cursor", "Last page through the cursor", ""),
     Shape("csv", "Full CSV of one station", f"/api/weather?station_id={STATION}&format=csv", False),
-    Shape("stations", "Stations, first page", "/api/stations"),
+    Shape("stations", "Stations, first page", "/api/stations?page_size=100"),
     Shape("near", "10 stations nearest a point", "/api/stations?near=41.88,-87.63&page_size=10"),
 )
 _SEASON_2012 = "/api/weather/summary?period=season&start_date=2012-01-01&end_date=2012-12-31"
@@ -144,7 +149,8 @@ CLIMATE_SHAPES = (
         False,
     ),
 )
-SUITES = {"api": SHAPES, "climate": CLIMATE_SHAPES}
+SUITES = {"api": SHAPES, "climate": (SHAPES[0], *CLIMATE_SHAPES)}
+ALL_SHAPES = SHAPES + CLIMATE_SHAPES
 # The monthly CSV against as many daily rows: within MAX_DEPTH_RATIO, as the issue asks.
 CSV_RATIO = {"summary-csv": "daily-csv"}
 # Each within MAX_DEPTH_RATIO of the shape it is compared with.
@@ -152,6 +158,13 @@ DEPTH_SHAPES = {"deep": "first", "cursor": "first", "near": "stations"}
 # NOAA's full station list has about 130,000 stations: the benchmark loads as many
 # synthetic ones beside the dataset's own, so that `near` searches a table of that size.
 SYNTHETIC_STATIONS = 130_000
+# Requests/s at TARGET_CONNECTIONS as a share of the floor's (issue 14), per shape; every
+# other JSON row gets OTHER_FLOOR_SHARE. Repeated reads (the response cache) get CACHED_SHARE.
+FLOOR_SHARE = {"one-row": 1 / 3, "station-year": 1 / 4}
+OTHER_FLOOR_SHARE = 1 / 4
+CACHED_SHARE = 2 / 3
+CACHED_SHAPES = ("one-row", "station-year", "stats", "stations")
+NO_CACHE = {"WEATHER_RESPONSE_CACHE_BYTES": "0"}
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,8 @@ class Cell:
     other_cores: float = 0.0  # CPU the rest of the machine took meanwhile, in cores
     server_ms: float = 0.0  # CPU time of the API server per request
     database_ms: float = 0.0  # CPU time of its PostgreSQL backends per request
+    load_average: float = 0.0  # 1-minute load average when the cell ended
+    cached: bool = False  # served with the response cache on, after a warm-up
 
 
 # -- wrk ------------------------------------------------------------------------------------
@@ -240,6 +255,7 @@ def run_wrk(
         other_cores=watch.other_cores,
         server_ms=watch.server_s * per_request,
         database_ms=watch.database_s * per_request,
+        load_average=os.getloadavg()[0],
     )
 
 
@@ -451,13 +467,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def api_server(url: str) -> Iterator[tuple[str, int]]:
-    """``weather-api serve`` on a free port of 127.0.0.1, stopped afterwards; yields its
-    base URL and process id once /health/ready answers 200."""
+def api_server(url: str, extra: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """``weather-api serve`` on a free port of 127.0.0.1 with the settings ``extra`` (e.g.
+    NO_CACHE), stopped afterwards; yields its base URL and process id once /health/ready
+    answers 200."""
     port = free_port()
     command = [str(CLI), "serve", "--host", HOST, "--port", str(port), "--workers", "1"]
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server_env(url))
+        env = server_env(url) | extra
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             base = f"http://{HOST}:{port}"
             deadline = time.monotonic() + READY_TIMEOUT_S
@@ -485,11 +503,13 @@ def resolve(base: str, client: httpx.Client) -> dict[str, str]:
     cursor_url: str = before_last.raise_for_status().json()["links"]["next"]
     if not cursor_url.startswith(f"{base}/"):
         raise SystemExit(f"the next link leaves {base}: {cursor_url}")
-    urls = {s.key: f"{base}{s.path}" if s.path else cursor_url for s in SHAPES + CLIMATE_SHAPES}
+    urls = {s.key: f"{base}{s.path}" if s.path else cursor_url for s in ALL_SHAPES}
     for key, url in urls.items():
         response = client.get(url).raise_for_status()
         if key.endswith("csv"):
             ok = response.text.count("\n") > 1
+        elif key == FLOOR:
+            ok = response.json() == {"status": "ok"}
         else:
             body = response.json()
             ok = bool(body["items"]) and (key != "cursor" or body["page"] == pages)
@@ -541,7 +561,7 @@ def table(cells: Sequence[Cell]) -> str:
         "| database | Other CPU | Target | Result |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    for shape in SHAPES + CLIMATE_SHAPES:
+    for shape in ALL_SHAPES:
         label = shape.label
         for conns in sorted({c.connections for c in cells}):
             cell = by.get((shape.key, conns))
@@ -562,18 +582,59 @@ def table(cells: Sequence[Cell]) -> str:
     return "\n".join(lines)
 
 
+def floor_share(key: str) -> float | None:
+    """The share of the floor's requests/s a JSON row must reach; None for the rest (the
+    floor itself and the CSVs)."""
+    if key == FLOOR or key.endswith("csv"):
+        return None
+    return FLOOR_SHARE.get(key, OTHER_FLOOR_SHARE)
+
+
+def ratio_table(cells: Sequence[Cell], cached: Sequence[Cell]) -> str:
+    """Every row against the floor measured by the same server in the same run: requests/s
+    and the server's CPU per request as ratios, with the load average next to each."""
+    lines = [
+        "| Request | Connections | Requests/s | vs floor | Server CPU/request | vs floor "
+        "| Load avg | Target | Result |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for group, suffix in ((cells, ""), (cached, " (repeated, cached)")):
+        by = {(c.shape, c.connections): c for c in group}
+        for shape in ALL_SHAPES:
+            label = shape.label + suffix
+            for conns in sorted({c.connections for c in group}):
+                floor, cell = by.get((FLOOR, conns)), by.get((shape.key, conns))
+                # A cell with no answered request (a CSV slower than the run) has no ratio.
+                if floor is None or cell is None or not (floor.requests and cell.requests):
+                    continue
+                rate = cell.requests_s / floor.requests_s
+                cpu = cell.server_ms / max(floor.server_ms, 1e-9)
+                share = CACHED_SHARE if cell.cached else floor_share(shape.key)
+                target = result = ""
+                if share is not None and shape.key != FLOOR and conns == TARGET_CONNECTIONS:
+                    target = f"≥ {share:.2f}x floor"
+                    result = verdict(rate >= share)
+                lines.append(
+                    f"| {label} | {conns} | {cell.requests_s:,.0f} | {rate:.2f}x "
+                    f"| {cell.server_ms:.2f} ms | {cpu:.1f}x | {cell.load_average:.1f} "
+                    f"| {target} | {result} |"
+                )
+                label = ""
+    return "\n".join(lines)
+
+
 def depth_table(cells: Sequence[Cell], pairs: dict[str, str] = DEPTH_SHAPES) -> str:
     """Each shape of ``pairs`` against the shape it maps to (the deep and the cursor page
     against the first page, the nearest stations against the plain first page of
     stations, the monthly CSV against as many daily rows), per connection count."""
     by = {(c.shape, c.connections): c for c in cells}
-    labels = {s.key: s.label for s in SHAPES + CLIMATE_SHAPES}
+    labels = {s.key: s.label for s in ALL_SHAPES}
     lines = [
         "| Request | Against | Connections | p50 ratio | p99 ratio | Requests/s ratio "
         "| CPU/request ratio | Target | Result |",
         "|---|---|---:|---:|---:|---:|---:|---|---|",
     ]
-    for shape in SHAPES + CLIMATE_SHAPES:
+    for shape in ALL_SHAPES:
         if shape.key not in pairs:
             continue
         label, against = shape.label, labels[pairs[shape.key]]
@@ -599,8 +660,24 @@ def depth_table(cells: Sequence[Cell], pairs: dict[str, str] = DEPTH_SHAPES) -> 
     return "\n".join(lines)
 
 
+FLOOR_TEXT = f"""Against the floor: `/health` answers without touching the database, so it
+is what the framework and the server cost alone. Each server run measures it first and every
+other row is a ratio to it at the same connection count: requests/s (higher is better) and
+the server's CPU time per request (its /proc CPU time over the cell, divided by the
+requests). The first rows run with the response cache off (`WEATHER_RESPONSE_CACHE_BYTES=0`),
+since wrk repeats one URL; the rows marked *repeated, cached* run on a second server with
+the cache on. Targets at {TARGET_CONNECTIONS} connections: the one-row first page ≥ 1/3 of
+the floor, the station-year and every other JSON row ≥ 1/4, repeated reads ≥ 2/3. The load
+average is the machine's, shared with other work, when the cell ended."""
+
+
 def section(
-    result: str, depth: str, facts: dict[str, str], command: str, args: argparse.Namespace
+    result: str,
+    depth: str,
+    ratios: str,
+    facts: dict[str, str],
+    command: str,
+    args: argparse.Namespace,
 ) -> str:
     def fill(text: str) -> str:
         return textwrap.fill(" ".join(text.split()), width=90, break_on_hyphens=False)
@@ -639,7 +716,9 @@ def section(
         keeping the quieter run.""",
         f"""The targets: p99 ≤ {MAX_P99_MS:.0f} ms at {TARGET_CONNECTIONS} connections for
         every request but the full CSV, and the deep and the cursor page within
-        {MAX_DEPTH_RATIO}x of the first page.""",
+        {MAX_DEPTH_RATIO}x of the first page, and the nearest stations within
+        {MAX_DEPTH_RATIO}x of the plain first page of stations.""",
+        FLOOR_TEXT,
     ]
     how = fill(
         """Why depth costs nothing: yearly stats hold each station-year's row count and
@@ -668,6 +747,10 @@ def section(
 
 {depth}
 
+{fill(paragraphs[3])}
+
+{ratios}
+
 {how}
 
 {run_on}
@@ -681,7 +764,12 @@ For scale: public solutions of this exercise take 1.6 s for the page at offset 1
 
 
 def climate_section(
-    result: str, ratio: str, facts: dict[str, str], command: str, args: argparse.Namespace
+    result: str,
+    ratio: str,
+    ratios: str,
+    facts: dict[str, str],
+    command: str,
+    args: argparse.Namespace,
 ) -> str:
     def fill(text: str) -> str:
         return textwrap.fill(" ".join(text.split()), width=90, break_on_hyphens=False)
@@ -700,6 +788,12 @@ def climate_section(
         every request but the CSVs, and the monthly summaries of all stations as CSV within
         {MAX_DEPTH_RATIO}x of a CSV of as many daily rows."""
     )
+    floor = fill(
+        f"""Against the floor, as the API section says: the same server run measures
+        `/health` first, with the response cache off; every row is a ratio to it at the same
+        connection count, the JSON rows with the target ≥ {OTHER_FLOOR_SHARE:.2f}x of the
+        floor's requests/s at {TARGET_CONNECTIONS} connections."""
+    )
     run_on = fill(
         f"""Run on {dt.date.today().isoformat()}: {facts["nproc"]} CPUs (nproc;
         {facts["cpu"]}), {facts["memory"]} RAM, PostgreSQL {facts["postgres"]}, Python
@@ -717,6 +811,10 @@ def climate_section(
 
 {ratio}
 
+{floor}
+
+{ratios}
+
 {run_on}
 
 ```sh
@@ -731,8 +829,14 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--database-url", make_url(args.database_url).render_as_string()]
     if args.data != DATA:
         parts += ["--data", str(args.data)]
+    if args.connections != CONNECTIONS:
+        parts += ["--connections", ",".join(map(str, args.connections))]
+    if args.stations != SYNTHETIC_STATIONS:
+        parts += ["--stations", str(args.stations)]
     if args.gzip:
         parts.append("--gzip")
+    if not args.cached:
+        parts.append("--no-cached")
     if args.suite != "api":
         parts += ["--suite", args.suite]
     if args.write:
@@ -795,7 +899,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--shapes",
         type=lambda s: tuple(s.split(",")),
-        help="comma-separated subset of the suite's shapes: "
+        help="comma-separated subset of the suite's shapes (the floor, health, is always "
+        "measured): "
         + "; ".join(
             f"{name}: {','.join(s.key for s in shapes)}" for name, shapes in SUITES.items()
         ),
@@ -823,16 +928,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"synthetic stations loaded beside the dataset's (default {SYNTHETIC_STATIONS:,})",
     )
     parser.add_argument("--gzip", action="store_true", help="send Accept-Encoding: gzip")
+    parser.add_argument(
+        "--no-cached",
+        dest="cached",
+        action="store_false",
+        help="skip the repeated reads with the response cache on",
+    )
     parser.add_argument("--keep", action="store_true", help="keep a database loaded here")
     parser.add_argument("--write", action="store_true", help=f"update the API section of {DOC}")
     args = parser.parse_args(argv)
     suite = SUITES[args.suite]
-    args.shapes = args.shapes or tuple(s.key for s in suite)
-    if unknown := set(args.shapes) - {s.key for s in suite}:
+    if unknown := set(args.shapes or ()) - {s.key for s in suite}:
         parser.error(f"unknown shapes: {', '.join(sorted(unknown))}")
-    full = args.connections == CONNECTIONS and len(args.shapes) == len(suite)
-    if args.write and not full:
-        parser.error("--write needs every shape at 1, 16 and 64 connections")
+    # The floor first, always: every row is a ratio to it.
+    args.shapes = (FLOOR, *(k for k in args.shapes or (s.key for s in suite) if k != FLOOR))
+    if args.write and len(args.shapes) != len(suite):
+        parser.error("--write needs every shape")
     if not Path(WRK).exists():
         parser.error(f"no wrk at {WRK}: apt-get install wrk")
     signal.signal(signal.SIGTERM, _terminate)
@@ -840,6 +951,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.quiet_budget = [args.quiet_wait]
 
     cells: list[Cell] = []
+    cached: list[Cell] = []
     with ExitStack() as stack:
         server_url = args.database_url or stack.enter_context(temporary_embedded("bench-api-"))
         url = stack.enter_context(
@@ -848,31 +960,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_station_list(url, args.stations)
         args.rows = loaded_rows(url)
         facts = machine(url)
-        base, pid = stack.enter_context(api_server(url))
-        watch = CpuWatch(pid, str(make_url(url).database))
-        with httpx.Client(headers=dict(h.split(": ", 1) for h in headers)) as client:
-            urls = resolve(base, client)
-            for key in args.shapes:  # warm-up: caches, prepared statements, pool
-                for _ in range(5):
-                    client.get(urls[key]).raise_for_status()
-        for shape in suite:
-            if shape.key not in args.shapes:
-                continue
-            for conns in args.connections:
-                cells.append(measure(shape.key, urls[shape.key], conns, args, headers, watch))
+        # First with the response cache off (wrk repeats one URL: every answer would come
+        # from it), then the repeated reads with it on; each server run has its own floor.
+        cells = serve_and_measure(url, NO_CACHE, args.shapes, suite, args, headers)
+        repeated = [k for k in args.shapes if k in CACHED_SHAPES]
+        if args.cached and repeated:
+            cached = [
+                replace(c, cached=True)
+                for c in serve_and_measure(url, {}, (FLOOR, *repeated), suite, args, headers)
+            ]
     result = table(cells)
     depth = depth_table(cells, CSV_RATIO if args.suite == "climate" else DEPTH_SHAPES)
+    ratios = ratio_table(cells, cached)
     print(result)
     print()
     print(depth)
+    print()
+    print(ratios)
     if args.write:
+        command = command_line(args)
         if args.suite == "climate":
-            text = climate_section(result, depth, facts, command_line(args), args)
+            text = climate_section(result, depth, ratios, facts, command, args)
             write_section(DOC, "Climate summaries", text)
         else:
-            write_section(DOC, "API", section(result, depth, facts, command_line(args), args))
+            write_section(DOC, "API", section(result, depth, ratios, facts, command, args))
         print(f"updated {DOC}", file=sys.stderr)
     return 0
+
+
+def serve_and_measure(
+    url: str,
+    extra: dict[str, str],
+    keys: Sequence[str],
+    suite: Sequence[Shape],
+    args: argparse.Namespace,
+    headers: Sequence[str],
+) -> list[Cell]:
+    """One server run with ``extra`` settings: every shape of ``suite`` in ``keys`` at every
+    connection count, the floor first."""
+    cells = []
+    with api_server(url, extra) as (base, pid):
+        watch = CpuWatch(pid, str(make_url(url).database))
+        with httpx.Client(headers=dict(h.split(": ", 1) for h in headers)) as client:
+            urls = resolve(base, client)
+            for key in keys:  # warm-up: caches, prepared statements, pool
+                for _ in range(5):
+                    client.get(urls[key]).raise_for_status()
+        for shape in suite:
+            if shape.key not in keys:
+                continue
+            for conns in args.connections:
+                cells.append(measure(shape.key, urls[shape.key], conns, args, headers, watch))
+    return cells
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""What the benchmarks share: a throwaway embedded PostgreSQL, and their sections of
-docs/benchmarks.md."""
+"""What the benchmarks share: their sections of docs/benchmarks.md. (The throwaway embedded
+PostgreSQL is ``weather_api.db.engine.temporary_embedded``.)"""
 
 from __future__ import annotations
 

@@ -42,7 +42,8 @@ import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url
 
 from bench import api, load
-from bench.common import embedded_server, write_section
+from bench.common import write_section
+from weather_api.db.engine import temporary_embedded
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 MISSING = "-9999"
@@ -271,7 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=args.workdir)))
         server = (
-            nullcontext(args.database_url) if args.database_url else embedded_server("bench-scale-")
+            nullcontext(args.database_url)
+            if args.database_url
+            else temporary_embedded("bench-scale-")
         )
         server_url = stack.enter_context(server)
         for factor in factors:
