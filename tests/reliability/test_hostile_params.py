@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,24 @@ MAY_SUCCEED: dict[str, str] = {
 }
 
 
+def _in_range(schema: dict[str, Any], value: str) -> bool:
+    """Whether ``value`` is a number a numeric schema (or one of its anyOf) accepts."""
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    if not math.isfinite(number):
+        return False
+    for option in [schema, *schema.get("anyOf", [])]:
+        if option.get("type") not in ("number", "integer"):
+            continue
+        if option["type"] == "integer" and not number.is_integer():
+            continue
+        if option.get("minimum", -math.inf) <= number <= option.get("maximum", math.inf):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Probe:
     label: str
@@ -111,7 +130,10 @@ def probes(document: dict[str, Any]) -> list[Probe]:
                     path = example_path(path, operation)
                     found.append(Probe(what, path, ()))
                 elif param["in"] == "query":
-                    found.append(Probe(what, good, ((name, value),)))
+                    # A value inside the parameter's documented range (a negative degree-day
+                    # base) is valid, so it may be answered; never with a 5xx.
+                    valid_value = _in_range(param.get("schema", {}), value)
+                    found.append(Probe(what, good, ((name, value),), may_succeed=valid_value))
                     valid = _example(param)
                     if valid is not None:
                         repeated = ((name, valid), (name, value))

@@ -28,7 +28,7 @@ from weather_api.db.climate import (
     Season,
 )
 from weather_api.db.models import JobStatus, State
-from weather_api.db.units import Units
+from weather_api.db.units import UNITS, Units
 from weather_api.ingest.parsing import STATION_ID_RE
 from weather_api.settings import DEFAULT_DATA_SOURCE
 
@@ -500,6 +500,23 @@ class NormalsQuery(PageQuery):
     def _check_range(self) -> Self:
         _check_years(None, self.start_year, self.end_year)
         return self
+
+
+class StationQuery(BaseModel):
+    """The representation of one station."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    units: Units = Field(
+        UNITS[0],
+        description="`metric` (elevation in m) or `imperial` (elevation in ft).",
+        examples=["imperial"],
+    )
+    format: Literal["json", "geojson"] | None = Field(
+        None,
+        description="`geojson`: a GeoJSON Feature (also `Accept: application/geo+json`).",
+        examples=["geojson"],
+    )
 
 
 class YieldQuery(PageQuery, SeasonParams):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -27,16 +27,12 @@ from weather_api.api.schemas import (
     Problem,
     StationId,
     StationItem,
+    StationQuery,
     StationsQuery,
 )
 from weather_api.db.queries import GEOMETRY_ELEVATION, StationRepository
-from weather_api.db.units import UNITS, Units
 
 router = APIRouter(prefix="/api/stations", tags=["stations"])
-_UNITS_QUERY = Query(
-    description="`metric` (elevation in m) or `imperial` (elevation in ft).",
-    examples=["imperial"],
-)
 
 
 def _list_responses() -> dict[int | str, dict[str, Any]]:
@@ -108,19 +104,13 @@ async def list_stations(
 async def get_station(
     request: Request,
     station_id: Annotated[StationId, Path(description="Station id.", examples=["USC00110072"])],
+    query: Annotated[StationQuery, Query()],
     session: ReadSessionDep,
     cache: CacheDep,
-    units: Annotated[Units, _UNITS_QUERY] = UNITS[0],
-    format: Annotated[
-        Literal["json", "geojson"] | None,
-        Query(
-            description="`geojson`: a GeoJSON Feature (also `Accept: application/geo+json`).",
-            examples=["geojson"],
-        ),
-    ] = None,
 ) -> Any:
     """One station, as in the list."""
-    rows = await StationRepository(session, units=units).features({"station_id": station_id})
+    reject_repeated(request, query)
+    rows = await StationRepository(session, units=query.units).features({"station_id": station_id})
     if not rows:
         raise ApiError(404, f"no station {station_id}")
     if wants_geojson(request):
