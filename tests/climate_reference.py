@@ -17,6 +17,21 @@ from tests.sample import Day
 Values = tuple[int | None, int | None, int | None]  # tenths: max, min, precipitation
 
 
+# Every figure of a summary item, in the API's order.
+FIGURES = (
+    "days",
+    "max_temp_days",
+    "min_temp_days",
+    "precipitation_days",
+    "avg_max_temp_c",
+    "avg_min_temp_c",
+    "total_precipitation_mm",
+    "gdd",
+    "edd",
+    "degree_days_days",
+)
+
+
 def by_station(days: Iterable[Day]) -> dict[str, dict[dt.date, Values]]:
     stations: dict[str, dict[dt.date, Values]] = defaultdict(dict)
     for d in days:

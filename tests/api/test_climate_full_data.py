@@ -14,7 +14,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import make_url
 
-from tests.climate_reference import Params, close, months, normals, read_stations, summary
+from tests.climate_reference import FIGURES, Params, close, months, normals, read_stations, summary
 from tests.conftest import SHARED_DATA, create_database, drop_database, settings_for
 from weather_api.app import create_app
 from weather_api.db.engine import create_engine
@@ -28,18 +28,6 @@ pytestmark = [
     ),
 ]
 FIRST, LAST = dt.date(1985, 1, 1), dt.date(2014, 12, 31)
-FIGURES = (
-    "days",
-    "max_temp_days",
-    "min_temp_days",
-    "precipitation_days",
-    "avg_max_temp_c",
-    "avg_min_temp_c",
-    "total_precipitation_mm",
-    "gdd",
-    "edd",
-    "degree_days_days",
-)
 Stations = dict[str, Any]
 
 

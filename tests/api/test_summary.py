@@ -10,21 +10,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.climate_reference import Params, by_station, close, months, normals, summary
+from tests.climate_reference import FIGURES, Params, by_station, close, months, normals, summary
 from tests.sample import FIRST, LAST, STATIONS, YIELDS, read_days
-
-FIGURES = (
-    "days",
-    "max_temp_days",
-    "min_temp_days",
-    "precipitation_days",
-    "avg_max_temp_c",
-    "avg_min_temp_c",
-    "total_precipitation_mm",
-    "gdd",
-    "edd",
-    "degree_days_days",
-)
 
 
 @pytest.fixture(scope="module")

@@ -736,27 +736,7 @@ STATS_IMPERIAL = Example(
         },
     },
 )
-STATION_METRIC = Example(
-    "metric",
-    "/api/stations/USC00110072",
-    {
-        "station_id": "USC00110072",
-        "name": "ALEDO",
-        "state": "IL",
-        "latitude": 41.2069,
-        "longitude": -90.7419,
-        "elevation_m": 223.7,
-        "gsn": False,
-        "hcn_crn": "HCN",
-        "wmo_id": None,
-        "first_date": "1985-01-01",
-        "last_date": "2014-12-31",
-        "days": 10865,
-        "max_temp_share": 0.9727,
-        "min_temp_share": 0.9744,
-        "precipitation_share": 0.9826,
-    },
-)
+STATION_METRIC = Example("metric", STATION_ITEM["x-request"], STATION_ITEM["examples"][0])
 STATION_IMPERIAL = Example(
     "imperial",
     "/api/stations/USC00110072?units=imperial",
