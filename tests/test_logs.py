@@ -149,6 +149,7 @@ async def test_text_lines_show_the_id_or_a_dash(api_db_url: str, session: AsyncS
     assert any("[-] weather_api.test: outside any request" in line for line in lines())
 
 
+@pytest.mark.slow  # real server or CLI processes
 def test_serve_writes_one_json_line_per_request_and_no_uvicorn_access_line(
     api_db_url: str, tmp_path: Path
 ) -> None:

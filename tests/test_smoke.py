@@ -50,6 +50,7 @@ def test_smoke_passes_against_a_working_deployment(api_db_url: str, tmp_path: Pa
     assert "2,190 observations, 3 stations" in result.stdout
 
 
+@pytest.mark.slow  # real server or CLI processes
 def test_smoke_fails_against_a_deployment_without_data(db_url: str, tmp_path: Path) -> None:
     with live_server(db_url, tmp_path) as server:
         result = smoke(server.base_url)

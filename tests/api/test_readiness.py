@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from tests.conftest import settings_for
@@ -65,6 +66,7 @@ async def _watch_until_ready(server: LiveServer, final: int) -> list[dict[str, A
     raise AssertionError(f"not ready after {WAIT_S} s; last answer {answers[-1]}")
 
 
+@pytest.mark.slow  # real server or CLI processes
 async def test_ready_only_once_the_first_load_is_done(
     db_url: str, big_root: tuple[Path, int], tmp_path: Path
 ) -> None:
@@ -80,6 +82,7 @@ async def test_ready_only_once_the_first_load_is_done(
     assert await scalar(db_url, "SELECT count(*) FROM observations") == final
 
 
+@pytest.mark.slow  # real server or CLI processes
 async def test_a_first_load_cut_short_is_resumed_by_the_next_start(
     db_url: str, big_root: tuple[Path, int], tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from tests.conftest import settings_for
@@ -47,6 +48,7 @@ async def delete_first_day(db_url: str) -> None:
         await engine.dispose()
 
 
+@pytest.mark.slow  # real server or CLI processes
 async def test_a_load_through_one_instance_shows_in_the_other_within_a_second(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import program
 from tests.live_server import CLI, _wait_until_live, cli_env, free_port
@@ -26,6 +27,7 @@ async def test_an_upload_name_too_long_for_a_file_system_is_a_400(db_url: str) -
     assert "300 bytes; at most 255" in response.json()["detail"]
 
 
+@pytest.mark.slow  # real server or CLI processes
 def test_an_upload_onto_a_full_disk_is_a_507(db_url: str, tmp_path: Path) -> None:
     """The server's temporary directory is a 64 KiB tmpfs, mounted in a mount namespace of
     the server's own (a user namespace too when not root, where the database's Unix socket

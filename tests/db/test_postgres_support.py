@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.conftest import create_database, drop_database
 from tests.live_server import CLI, cli_env
@@ -40,6 +41,7 @@ async def test_test_server_is_a_supported_postgresql(server_url: str) -> None:
     assert version >= OLDEST_SUPPORTED, f"PostgreSQL {version} is older than 15"
 
 
+@pytest.mark.slow  # real server or CLI processes
 async def test_migrate_command_upgrades_an_empty_database_to_head(
     server_url: str, tmp_path: Path
 ) -> None:
