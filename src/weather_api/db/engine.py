@@ -27,7 +27,7 @@ from sqlalchemy.util import await_
 
 from weather_api.settings import Settings
 
-if TYPE_CHECKING:  # alembic is imported where used: half a second of a command's start-up
+if TYPE_CHECKING:  # alembic is imported where used: it is a large share of start-up
     from alembic.config import Config
 
 log = logging.getLogger(__name__)
