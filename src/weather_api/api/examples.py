@@ -189,13 +189,7 @@ WEATHER_PAGE = Example(
     "/api/weather?station_id=USC00110072&start_date=1985-01-01&page_size=2",
     {
         "items": [
-            {
-                "station_id": "USC00110072",
-                "date": "1985-01-01",
-                "max_temp_c": -2.2,
-                "min_temp_c": -12.8,
-                "precipitation_mm": 9.4,
-            },
+            WEATHER_ITEM["examples"][0],
             {
                 "station_id": "USC00110072",
                 "date": "1985-01-02",
@@ -222,16 +216,7 @@ STATS_PAGE = Example(
     "/api/weather/stats?station_id=USC00110072&start_year=1985&page_size=2",
     {
         "items": [
-            {
-                "station_id": "USC00110072",
-                "year": 1985,
-                "avg_max_temp_c": 15.33,
-                "avg_min_temp_c": 4.33,
-                "total_precipitation_cm": 78.01,
-                "max_temp_days": 365,
-                "min_temp_days": 363,
-                "precipitation_days": 365,
-            },
+            STATS_ITEM["examples"][0],
             {
                 "station_id": "USC00110072",
                 "year": 1986,
@@ -261,23 +246,7 @@ STATIONS_PAGE = Example(
     "/api/stations?state=IL&page_size=2",
     {
         "items": [
-            {
-                "station_id": "USC00110072",
-                "name": "ALEDO",
-                "state": "IL",
-                "latitude": 41.2069,
-                "longitude": -90.7419,
-                "elevation_m": 223.7,
-                "gsn": False,
-                "hcn_crn": "HCN",
-                "wmo_id": None,
-                "first_date": "1985-01-01",
-                "last_date": "2014-12-31",
-                "days": 10865,
-                "max_temp_share": 0.9727,
-                "min_temp_share": 0.9744,
-                "precipitation_share": 0.9826,
-            },
+            STATION_ITEM["examples"][0],
             {
                 "station_id": "USC00110187",
                 "name": "ANNA 4 N",
@@ -314,16 +283,7 @@ YIELD_PAGE = Example(
     "/api/yield?start_year=1985&include=weather&page_size=2",
     {
         "items": [
-            {
-                "year": 1985,
-                "corn_grain_yield_kt": 225447,
-                "weather": {
-                    "stations": 164,
-                    "avg_max_temp_c": 15.83,
-                    "avg_min_temp_c": 3.7,
-                    "avg_total_precipitation_cm": 94.27,
-                },
-            },
+            YIELD_ITEM["examples"][0],
             {
                 "year": 1986,
                 "corn_grain_yield_kt": 208944,
@@ -352,30 +312,7 @@ LOADS_PAGE = Example(
     "latest",
     "/api/load?page_size=1",
     {
-        "items": [
-            {
-                "id": 1,
-                "status": "succeeded",
-                "source": "/srv/data /app/src/weather_api/ingest/data/ghcnd-stations.txt",
-                "trigger": "cli",
-                "created_at": "2026-12-01T04:32:32.624866Z",
-                "started_at": "2026-12-01T04:32:32.632521Z",
-                "finished_at": "2026-12-01T04:32:49.741465Z",
-                "files_total": 169,
-                "files_done": 169,
-                "files_loaded": 169,
-                "files_skipped": 0,
-                "files_failed": 0,
-                "records_read": 1730124,
-                "inserted": 1729957,
-                "updated": 167,
-                "unchanged": 0,
-                "errors": [],
-                "message": None,
-                "errors_omitted": 0,
-                "duration_s": 17.109,
-            }
-        ],
+        "items": [LOAD_JOB["examples"][0]],
         "page": 1,
         "page_size": 1,
         "total": 1,
