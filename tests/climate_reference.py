@@ -180,3 +180,29 @@ def close(expected: object, actual: object, tolerance: float = 0.01) -> bool:
     if isinstance(expected, float):
         return isinstance(actual, int | float) and abs(expected - actual) <= tolerance
     return expected == actual
+
+
+# units=imperial: each metric name's imperial name and conversion, written here from the
+# definitions (°F = °C * 1.8 + 32; a difference or degree days * 1.8; in = mm / 25.4),
+# not taken from the service.
+IMPERIAL: dict[str, tuple[str, Any]] = {
+    "avg_max_temp_c": ("avg_max_temp_f", lambda c: c * 1.8 + 32),
+    "avg_min_temp_c": ("avg_min_temp_f", lambda c: c * 1.8 + 32),
+    "total_precipitation_mm": ("total_precipitation_in", lambda mm: mm / 25.4),
+    "gdd": ("gdd_f", lambda dd: dd * 1.8),
+    "edd": ("edd_f", lambda dd: dd * 1.8),
+    "avg_max_temp_anomaly_c": ("avg_max_temp_anomaly_f", lambda c: c * 1.8),
+    "avg_min_temp_anomaly_c": ("avg_min_temp_anomaly_f", lambda c: c * 1.8),
+    "total_precipitation_anomaly_mm": ("total_precipitation_anomaly_in", lambda mm: mm / 25.4),
+}
+
+
+def imperial(figures: dict[str, Any]) -> dict[str, Any]:
+    """Metric figures (an item, unrounded) as units=imperial serves them: renamed, converted."""
+    out = {}
+    for name, value in figures.items():
+        if name in IMPERIAL:
+            name, convert = IMPERIAL[name]
+            value = None if value is None else convert(value)
+        out[name] = value
+    return out

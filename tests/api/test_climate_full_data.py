@@ -1,6 +1,7 @@
 """Every figure of /api/weather/summary, /api/weather/normals and /api/yield?include=season
 over the full dataset, for all stations and all months, seasons and years, against the
-plain-Python computation of tests.climate_reference from the raw files, to 0.01."""
+plain-Python computation of tests.climate_reference from the raw files, to 0.01; in metric
+and, converted by tests.climate_reference.imperial, with units=imperial."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import make_url
 
-from tests.climate_reference import FIGURES, Params, close, months, normals, read_stations, summary
+from tests.climate_reference import (
+    FIGURES,
+    Params,
+    close,
+    imperial,
+    months,
+    normals,
+    read_stations,
+    summary,
+)
 from tests.conftest import SHARED_DATA, create_database, drop_database, settings_for
 from weather_api.app import create_app
 from weather_api.db.engine import create_engine
@@ -80,6 +90,7 @@ def compare(
     rows: list[dict[str, Any]],
     periods: list[tuple[dt.date, dt.date]],
     p: Params,
+    units: str = "metric",
 ) -> None:
     expected_keys = [
         (s, a.isoformat(), b.isoformat()) for s in sorted(stations) for a, b in periods
@@ -92,9 +103,11 @@ def compare(
             dt.date.fromisoformat(row["period_end"]),
         )
         expected = summary(stations[row["station_id"]], start, end, p)
+        if units == "imperial":
+            expected = imperial(expected)
         wrong += [
             (row["station_id"], row["period_start"], n, expected[n], row[n])
-            for n in FIGURES
+            for n in (imperial(dict.fromkeys(FIGURES)) if units == "imperial" else FIGURES)
             if not close(expected[n], row[n])
         ]
     assert not wrong, wrong[:10]
@@ -223,4 +236,89 @@ async def test_every_season_beside_the_yield(
             mean = sum(values) / len(values) if values else None  # type: ignore[arg-type]
             if row[count] != len(values) or not close(mean, row[figure]):
                 wrong.append((year, figure, len(values), mean, row[count], row[figure]))
+    assert not wrong, wrong[:10]
+
+
+async def test_every_imperial_month_with_its_anomalies(
+    full_client: AsyncClient, stations: Stations
+) -> None:
+    rows = await csv_rows(full_client, "/api/weather/summary", units="imperial", anomalies="true")
+    assert len(rows) == 167 * 360
+    compare(stations, rows, months(FIRST, LAST), Params(), "imperial")
+    station_normals = {s: normals(days, 1985, 2014) for s, days in stations.items()}
+    wrong, checked = [], 0
+    for row in rows:
+        start = dt.date.fromisoformat(row["period_start"])
+        figures = summary(
+            stations[row["station_id"]], start, dt.date.fromisoformat(row["period_end"])
+        )
+        normal = station_normals[row["station_id"]][start.month]
+        for figure, anomaly in (
+            ("avg_max_temp_c", "avg_max_temp_anomaly_c"),
+            ("avg_min_temp_c", "avg_min_temp_anomaly_c"),
+            ("total_precipitation_mm", "total_precipitation_anomaly_mm"),
+        ):
+            departure = None
+            if figures[figure] is not None and normal[figure] is not None:
+                departure = figures[figure] - normal[figure]
+                checked += 1
+            name, expected = next(iter(imperial({anomaly: departure}).items()))
+            if not close(expected, row[name]):
+                wrong.append((row["station_id"], start, name, expected, row[name]))
+    assert not wrong, wrong[:10]
+    assert checked > 150_000
+
+
+@pytest.mark.parametrize("max_missing", [None, 10])
+async def test_every_imperial_season_and_year(
+    full_client: AsyncClient, stations: Stations, max_missing: int | None
+) -> None:
+    extra: dict[str, Any] = {"units": "imperial"}
+    if max_missing is not None:
+        extra["max_missing"] = max_missing
+    p = Params(max_missing=max_missing)
+    years = range(FIRST.year, LAST.year + 1)
+    rows = await csv_rows(full_client, "/api/weather/summary", period="season", **extra)
+    seasons = [(dt.date(y, 4, 1), dt.date(y, 9, 30)) for y in years]
+    compare(stations, rows, seasons, p, "imperial")
+    rows = await csv_rows(full_client, "/api/weather/summary", period="year", **extra)
+    compare(stations, rows, [(dt.date(y, 1, 1), dt.date(y, 12, 31)) for y in years], p, "imperial")
+
+
+async def test_every_imperial_normal(full_client: AsyncClient, stations: Stations) -> None:
+    rows = await csv_rows(full_client, "/api/weather/normals", units="imperial")
+    assert len(rows) == 167 * 12
+    station_normals = {s: normals(days, 1985, 2014) for s, days in stations.items()}
+    wrong = []
+    for row in rows:
+        expected = imperial(station_normals[row["station_id"]][row["month"]])
+        wrong += [(row, n) for n in expected if not close(expected[n], row[n])]
+    assert not wrong, wrong[:5]
+
+
+async def test_every_imperial_season_beside_the_yield(
+    full_client: AsyncClient, stations: Stations
+) -> None:
+    rows = await csv_rows(full_client, "/api/yield", include="season", units="imperial")
+    assert [r["year"] for r in rows] == list(range(1985, 2015))
+    p = Params(max_missing=10)
+    wrong = []
+    for row in rows:
+        year = row["year"]
+        seasons = [
+            summary(days, dt.date(year, 4, 1), dt.date(year, 9, 30), p)
+            for days in stations.values()
+        ]
+        for figure, count in (
+            ("gdd", "gdd_stations"),
+            ("edd", "edd_stations"),
+            ("total_precipitation_mm", "precipitation_stations"),
+            ("avg_max_temp_c", "max_temp_stations"),
+            ("avg_min_temp_c", "min_temp_stations"),
+        ):
+            values = [s[figure] for s in seasons if s[figure] is not None]
+            mean = sum(values) / len(values) if values else None  # type: ignore[arg-type]
+            name, expected = next(iter(imperial({figure: mean}).items()))
+            if row[count] != len(values) or not close(expected, row[name]):
+                wrong.append((year, name, len(values), expected, row[count], row[name]))
     assert not wrong, wrong[:10]

@@ -345,21 +345,24 @@ class SeasonParams(BaseModel):
         GDD_BASE_C,
         ge=-50,
         le=50,
-        description="Growing degree days: base, °C (each temperature is clamped to it).",
+        description="Growing degree days: base, °C (each temperature is clamped to it), "
+        "°C also with `units=imperial` (the default, 10 °C, is 50 °F).",
         examples=[10.0],
     )
     gdd_cap_c: float = Field(
         GDD_CAP_C,
         ge=-50,
         le=60,
-        description="Growing degree days: cap, °C, above the base.",
+        description="Growing degree days: cap, °C, above the base; °C also with "
+        "`units=imperial` (the default, 30 °C, is 86 °F).",
         examples=[30.0],
     )
     edd_threshold_c: float = Field(
         EDD_THRESHOLD_C,
         ge=-50,
         le=60,
-        description="Extreme degree days: threshold, °C.",
+        description="Extreme degree days: threshold, °C; °C also with `units=imperial` "
+        "(the default, 29 °C, is 84.2 °F).",
         examples=[29.0],
     )
 
@@ -736,7 +739,7 @@ class YieldItem(BaseModel):
     weather: YieldWeather | ImperialYieldWeather | None = Field(
         None, description="Present with include=weather: the year's station means."
     )
-    season: SeasonWeather | None = Field(
+    season: SeasonWeather | ImperialSeasonWeather | None = Field(
         None, description="Present with include=season: the season's station means."
     )
 
@@ -771,6 +774,44 @@ class SummaryItem(BaseModel):
     )
 
 
+class ImperialSummaryItem(BaseModel):
+    """A station-period with `units=imperial`."""
+
+    station_id: str
+    period_start: dt.date = Field(description="First day of the period, clipped to start_date.")
+    period_end: dt.date = Field(description="Last day of the period, clipped to end_date.")
+    days: int = Field(description="Calendar days of the period.")
+    max_temp_days: int = Field(description="Days with a maximum temperature.")
+    min_temp_days: int = Field(description="Days with a minimum temperature.")
+    precipitation_days: int = Field(description="Days with a precipitation value.")
+    avg_max_temp_f: float | None = Field(
+        description="Mean of the daily maximum temperatures, °F, 2 decimals."
+    )
+    avg_min_temp_f: float | None = Field(
+        description="Mean of the daily minimum temperatures, °F, 2 decimals."
+    )
+    total_precipitation_in: float | None = Field(
+        description="Sum of daily precipitation, inches, 2 decimals."
+    )
+    gdd_f: float | None = Field(
+        description="Growing degree days, °F·days: 1.8 times gdd (base and cap in °F)."
+    )
+    edd_f: float | None = Field(
+        description="Extreme degree days above the threshold, °F·days: 1.8 times edd."
+    )
+    degree_days_days: int = Field(description="Days with both temperatures.")
+    avg_max_temp_anomaly_f: float | None = Field(
+        None, description="With anomalies=true: avg_max_temp_f minus its normal, °F."
+    )
+    avg_min_temp_anomaly_f: float | None = Field(
+        None, description="With anomalies=true: avg_min_temp_f minus its normal, °F."
+    )
+    total_precipitation_anomaly_in: float | None = Field(
+        None,
+        description="With anomalies=true: total_precipitation_in minus its normal, inches.",
+    )
+
+
 class NormalsItem(BaseModel):
     station_id: str
     month: int = Field(description="Calendar month, 1 to 12.")
@@ -788,6 +829,25 @@ class NormalsItem(BaseModel):
     precipitation_years: int = Field(description="Years total_precipitation_mm stands on.")
 
 
+class ImperialNormalsItem(BaseModel):
+    """A station's calendar month with `units=imperial`."""
+
+    station_id: str
+    month: int = Field(description="Calendar month, 1 to 12.")
+    avg_max_temp_f: float | None = Field(
+        description="Mean over the counted years of the month's mean maximum, °F.",
+    )
+    avg_min_temp_f: float | None = Field(
+        description="Mean over the counted years of the month's mean minimum, °F.",
+    )
+    total_precipitation_in: float | None = Field(
+        description="Mean over the counted years of the month's precipitation total, inches.",
+    )
+    max_temp_years: int = Field(description="Years avg_max_temp_f stands on.")
+    min_temp_years: int = Field(description="Years avg_min_temp_f stands on.")
+    precipitation_years: int = Field(description="Years total_precipitation_in stands on.")
+
+
 class SeasonWeather(BaseModel):
     gdd: float | None = Field(description="Mean over stations of season gdd.")
     gdd_stations: int = Field(description="Stations the gdd mean stands on.")
@@ -803,6 +863,27 @@ class SeasonWeather(BaseModel):
     max_temp_stations: int
     avg_min_temp_c: float | None = Field(
         description="Mean over stations of the season's mean minimum."
+    )
+    min_temp_stations: int
+
+
+class ImperialSeasonWeather(BaseModel):
+    """The season's station means with `units=imperial`."""
+
+    gdd_f: float | None = Field(description="Mean over stations of season gdd_f, °F·days.")
+    gdd_stations: int = Field(description="Stations the gdd_f mean stands on.")
+    edd_f: float | None = Field(description="Mean over stations of season edd_f, °F·days.")
+    edd_stations: int
+    total_precipitation_in: float | None = Field(
+        description="Mean over stations of the season's precipitation total, inches."
+    )
+    precipitation_stations: int
+    avg_max_temp_f: float | None = Field(
+        description="Mean over stations of the season's mean maximum, °F."
+    )
+    max_temp_stations: int
+    avg_min_temp_f: float | None = Field(
+        description="Mean over stations of the season's mean minimum, °F."
     )
     min_temp_stations: int
 

@@ -13,6 +13,8 @@ from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import (
     _DEFINITIONS,
+    ImperialNormalsItem,
+    ImperialSummaryItem,
     NormalsItem,
     NormalsQuery,
     Page,
@@ -22,6 +24,15 @@ from weather_api.api.schemas import (
 from weather_api.db.climate import NormalsRepository, SummaryRepository
 
 router = APIRouter(prefix="/api/weather", tags=["climate"])
+_IMPERIAL = """
+`units=imperial`: means in °F (`avg_max_temp_f`, `avg_min_temp_f`), totals in inches
+(`total_precipitation_in`), degree days in °F·days (`gdd_f`, `edd_f`: 1.8 times the °C·days,
+as computed with the base, cap and threshold converted, 50 and 86 °F by default) and
+anomalies in °F and inches (`avg_max_temp_anomaly_f`, `avg_min_temp_anomaly_f`,
+`total_precipitation_anomaly_in`; a temperature difference is 1.8 times its °C, no + 32).
+The degree-day parameters (`gdd_base_c`, `gdd_cap_c`, `edd_threshold_c`) stay in °C
+whatever `units` is.
+"""
 
 
 @router.get(
@@ -34,9 +45,9 @@ router = APIRouter(prefix="/api/weather", tags=["climate"])
         "(`season_start` to `season_end` of each year, default 04-01 to 09-30) or `all`; "
         "every station and every period of the range is listed, even with no data. With "
         "`anomalies=true` (monthly only) each figure gains its departure from the normal "
-        "of its station and month over the whole data.\n" + _DEFINITIONS
+        "of its station and month over the whole data.\n" + _IMPERIAL + _DEFINITIONS
     ),
-    response_model=Page[SummaryItem],
+    response_model=Page[SummaryItem | ImperialSummaryItem],
     responses=list_responses(examples.recorded("summary"), [examples.SUMMARY_CSV]),
 )
 async def list_weather_summary(
@@ -52,7 +63,7 @@ async def list_weather_summary(
         query=query,
         cache=cache,
         session=session,
-        repo=SummaryRepository(session),
+        repo=SummaryRepository(session, units=query.units),
         filename="weather-summary.csv",
     )
 
@@ -66,9 +77,11 @@ async def list_weather_summary(
         "maximum and minimum temperature (°C) and of its precipitation total (mm), counting "
         "only the years whose month misses at most `max_missing` (default 5) days of that "
         "variable, with the number of years each figure stands on; `null` when fewer than "
-        "80% of the years of the range count (the WMO guideline for normals).\n" + _DEFINITIONS
+        "80% of the years of the range count (the WMO guideline for normals). "
+        "`units=imperial`: °F and inches (`avg_max_temp_f`, `avg_min_temp_f`, "
+        "`total_precipitation_in`).\n" + _DEFINITIONS
     ),
-    response_model=Page[NormalsItem],
+    response_model=Page[NormalsItem | ImperialNormalsItem],
     responses=list_responses(examples.recorded("normals"), [examples.NORMALS_CSV]),
 )
 async def list_weather_normals(
@@ -84,6 +97,6 @@ async def list_weather_normals(
         query=query,
         cache=cache,
         session=session,
-        repo=NormalsRepository(session),
+        repo=NormalsRepository(session, units=query.units),
         filename="weather-normals.csv",
     )

@@ -11,12 +11,11 @@ from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import Page, YieldItem, YieldQuery
-from weather_api.db.climate import SEASON_YIELD_COLUMNS, SeasonYieldRepository
+from weather_api.db.climate import SeasonYieldRepository
 from weather_api.db.queries import ListRepository, YieldRepository
 
 router = APIRouter(prefix="/api/yield", tags=["yield"])
 _YIELD = ("year", "corn_grain_yield_kt")
-_SEASON = SEASON_YIELD_COLUMNS[2:]
 
 
 def _nest(row: dict[str, Any]) -> dict[str, Any]:
@@ -27,9 +26,8 @@ def _nest(row: dict[str, Any]) -> dict[str, Any]:
 
 def _nest_season(row: dict[str, Any]) -> dict[str, Any]:
     """Put the season means under ``season``, as the JSON item has them (CSV: flat)."""
-    return {"year": row["year"], "corn_grain_yield_kt": row["corn_grain_yield_kt"]} | {
-        "season": {k: row[k] for k in _SEASON}
-    }
+    season = {k: row.pop(k) for k in list(row) if k not in _YIELD}
+    return row | {"season": season}
 
 
 @router.get(
@@ -54,10 +52,12 @@ async def list_yield(
     `avg_min_temp_c` (as `/api/weather/summary?period=season` has them), each counting only
     the stations whose season misses at most `max_missing` (default 10) days of that
     figure, with the number of stations it stands on; `state` averages only those states'
-    stations. The rows a yield model starts from; `format=csv` has them flat."""
+    stations. The rows a yield model starts from; `format=csv` has them flat.
+    `units=imperial`: °F, inches and °F·days (`gdd_f`, `edd_f`: 1.8 times the °C·days);
+    the degree-day parameters stay in °C."""
     season = query.include == "season"
     repo: ListRepository = (
-        SeasonYieldRepository(session)
+        SeasonYieldRepository(session, units=query.units)
         if season
         else YieldRepository(session, weather=query.include == "weather", units=query.units)
     )

@@ -22,11 +22,13 @@ from sqlalchemy import (
     bindparam,
     column,
     func,
+    literal_column,
     select,
     text,
     tuple_,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from weather_api.db.paging import PageRequest, key_date, key_str, key_year
 from weather_api.db.queries import (
@@ -40,6 +42,7 @@ from weather_api.db.queries import (
     _page,
     _Paged,
 )
+from weather_api.db.units import Units, measure, served_name, served_names
 
 Period = Literal["month", "year", "season", "all"]
 GDD_BASE_C, GDD_CAP_C, EDD_THRESHOLD_C = 10.0, 30.0, 29.0
@@ -305,6 +308,22 @@ def _r2(value: str) -> str:
     return f"round(CAST({value} AS float8) * 100) / 100"
 
 
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _served(name: str, value: str, units: Units, count: str | None = None) -> str:
+    """The figure ``name`` (its metric name) from ``value``, its unrounded metric SQL, as
+    served in ``units``: rounded to 2 decimals and labelled. Imperial converts in
+    ``db.units``, in numeric; ``count``: the days a mean temperature stands on (see
+    ``fahrenheit_mean``)."""
+    if units == "metric":
+        return f"{_r2(value)} AS {name}"
+    n: ColumnElement[Any] | None = None if count is None else literal_column(count)
+    converted = measure(name, literal_column(value), units, count=n)
+    sql = converted.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True})
+    return f"{sql} AS {served_name(name, units)}"
+
+
 def _normals_sql(stations: bool) -> str:
     """Per station and calendar month: the mean over qualifying years of the month's
     figures, and how many years each stands on (NULL below 80% of the years)."""
@@ -344,7 +363,9 @@ _YEARS = (
 
 
 @cache
-def _summary_sql(period: Period, months: bool, stations: bool, anomalies: bool) -> str:
+def _summary_sql(
+    period: Period, months: bool, stations: bool, anomalies: bool, units: Units
+) -> str:
     columns = [
         "f.station_id",
         "f.period_start",
@@ -353,20 +374,20 @@ def _summary_sql(period: Period, months: bool, stations: bool, anomalies: bool) 
         "f.max_temp_days",
         "f.min_temp_days",
         "f.precipitation_days",
-        f"{_r2('f.max_c')} AS avg_max_temp_c",
-        f"{_r2('f.min_c')} AS avg_min_temp_c",
-        f"{_r2('f.prcp_mm')} AS total_precipitation_mm",
-        f"{_r2('f.gdd')} AS gdd",
-        f"{_r2('f.edd')} AS edd",
+        _served("avg_max_temp_c", "f.max_c", units, count="f.max_temp_days"),
+        _served("avg_min_temp_c", "f.min_c", units, count="f.min_temp_days"),
+        _served("total_precipitation_mm", "f.prcp_mm", units),
+        _served("gdd", "f.gdd", units),
+        _served("edd", "f.edd", units),
         "f.degree_days_days",
     ]
     figures = _figures_sql(period, months, stations)
     if not anomalies:
         return f"SELECT {', '.join(columns)} FROM ({figures}) AS f"
     columns += [
-        f"{_r2('f.max_c - n.max_c')} AS avg_max_temp_anomaly_c",
-        f"{_r2('f.min_c - n.min_c')} AS avg_min_temp_anomaly_c",
-        f"{_r2('f.prcp_mm - n.prcp_mm')} AS total_precipitation_anomaly_mm",
+        _served("avg_max_temp_anomaly_c", "f.max_c - n.max_c", units),
+        _served("avg_min_temp_anomaly_c", "f.min_c - n.min_c", units),
+        _served("total_precipitation_anomaly_mm", "f.prcp_mm - n.prcp_mm", units),
     ]
     # The normals of the whole data (start_year and end_year are bound NULL).
     return (
@@ -417,9 +438,11 @@ ANOMALY_COLUMNS = (
 
 
 @cache
-def _summary_paged(period: Period, months: bool, stations: bool, anomalies: bool) -> _Paged:
-    names = SUMMARY_COLUMNS + (ANOMALY_COLUMNS if anomalies else ())
-    sql = _summary_sql(period, months, stations, anomalies)
+def _summary_paged(
+    period: Period, months: bool, stations: bool, anomalies: bool, units: Units
+) -> _Paged:
+    names = served_names(SUMMARY_COLUMNS + (ANOMALY_COLUMNS if anomalies else ()), units)
+    sql = _summary_sql(period, months, stations, anomalies, units)
     return _paged(sql, names, ("station_id", "period_start"))
 
 
@@ -433,7 +456,12 @@ def _month_end(day: dt.date | None) -> bool:
 
 class _ParamRepository(ListRepository):
     """A list whose statement depends on more than which filters are given: ``filters``
-    holds every parameter, ``_statement`` picks the statement and binds them."""
+    holds every parameter, ``_statement`` picks the statement and binds them; ``units``
+    shapes the figures (see ``db.units``)."""
+
+    def __init__(self, session: AsyncSession, *, units: Units = "metric") -> None:
+        super().__init__(session)
+        self.units = units
 
     def _statement(self, filters: Filters) -> tuple[_Paged, dict[str, Any]]:
         raise NotImplementedError
@@ -466,7 +494,7 @@ class SummaryRepository(_ParamRepository):
             and (period != "season" or season.whole_months)
         )
         stations = bool(f["station_id"])
-        paged = _summary_paged(period, months, stations, bool(f["anomalies"]))
+        paged = _summary_paged(period, months, stations, bool(f["anomalies"]), self.units)
         params = {
             "start_date": f["start_date"],
             "end_date": f["end_date"],
@@ -494,12 +522,13 @@ NORMALS_COLUMNS = (
 
 
 @cache
-def _normals_paged(stations: bool) -> _Paged:
+def _normals_paged(stations: bool, units: Units) -> _Paged:
     where_station = "WHERE s.station_id = ANY(CAST(:station_id AS text[]))" if stations else ""
     sql = (
         f"WITH {_YEARS}, normals AS ({_normals_sql(stations)}) "
-        f"SELECT s.station_id, c.month, {_r2('n.max_c')} AS avg_max_temp_c, "
-        f"{_r2('n.min_c')} AS avg_min_temp_c, {_r2('n.prcp_mm')} AS total_precipitation_mm, "
+        f"SELECT s.station_id, c.month, {_served('avg_max_temp_c', 'n.max_c', units)}, "
+        f"{_served('avg_min_temp_c', 'n.min_c', units)}, "
+        f"{_served('total_precipitation_mm', 'n.prcp_mm', units)}, "
         "coalesce(n.max_c_years, 0) AS max_temp_years, "
         "coalesce(n.min_c_years, 0) AS min_temp_years, "
         "coalesce(n.prcp_mm_years, 0) AS precipitation_years "
@@ -507,7 +536,7 @@ def _normals_paged(stations: bool) -> _Paged:
         "LEFT JOIN normals AS n ON n.station_id = s.station_id AND n.month = c.month "
         f"{where_station}"
     )
-    return _paged(sql, NORMALS_COLUMNS, ("station_id", "month"))
+    return _paged(sql, served_names(NORMALS_COLUMNS, units), ("station_id", "month"))
 
 
 class NormalsRepository(_ParamRepository):
@@ -517,7 +546,7 @@ class NormalsRepository(_ParamRepository):
 
     def _statement(self, filters: Filters) -> tuple[_Paged, dict[str, Any]]:
         f = filters
-        return _normals_paged(bool(f["station_id"])), {
+        return _normals_paged(bool(f["station_id"]), self.units), {
             "station_id": list(f["station_id"]),
             "start_year": f["start_year"],
             "end_year": f["end_year"],
@@ -542,12 +571,12 @@ SEASON_YIELD_COLUMNS = (
 
 
 @cache
-def _season_yield_paged(months: bool, states: bool) -> _Paged:
+def _season_yield_paged(months: bool, states: bool, units: Units) -> _Paged:
     figures = _figures_sql("season", months, False)
     state = "AND f.state = ANY(CAST(:state AS text[]))" if states else ""
 
     def mean(value: str, name: str, count: str) -> str:
-        return f"{_r2(f'avg(f.{value})')} AS {name}, count(f.{value}) AS {count}"
+        return f"{_served(name, f'avg(f.{value})', units)}, count(f.{value}) AS {count}"
 
     means = ", ".join(
         (
@@ -566,7 +595,7 @@ def _season_yield_paged(months: bool, states: bool) -> _Paged:
         "AND (CAST(:end_year AS int) IS NULL OR y.year <= CAST(:end_year AS int)) "
         "GROUP BY y.year ORDER BY y.year"
     )
-    return _paged(sql, SEASON_YIELD_COLUMNS, ("year",))
+    return _paged(sql, served_names(SEASON_YIELD_COLUMNS, units), ("year",))
 
 
 class SeasonYieldRepository(_ParamRepository):
@@ -582,7 +611,9 @@ class SeasonYieldRepository(_ParamRepository):
         f = filters
         degree_days: DegreeDays = f["degree_days"]
         season: Season = f["season"]
-        paged = _season_yield_paged(degree_days.default and season.whole_months, bool(f["state"]))
+        paged = _season_yield_paged(
+            degree_days.default and season.whole_months, bool(f["state"]), self.units
+        )
         params = {
             "start_year": f["start_year"],
             "end_year": f["end_year"],

@@ -10,7 +10,7 @@ feet), and a served column's name ends with its unit, so the two never mix up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -68,6 +68,11 @@ def fahrenheit_mean(mean_c: SQLColumnExpression[Any], count: Any) -> ColumnEleme
     return mean_f
 
 
+def fahrenheit_difference(celsius: SQLColumnExpression[Any]) -> ColumnElement[Any]:
+    """A temperature difference in °C (an anomaly, degree days) → °F: times 1.8, no + 32."""
+    return cast(celsius, Numeric) * _exact("1.8")
+
+
 def inches(centimetres: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     """cm (exact numeric, e.g. ``centimetres(tenths)``) → inches: tenths of mm / 254."""
     return cast(centimetres, Numeric) / _exact("2.54")
@@ -89,12 +94,30 @@ _MEASURES: dict[str, tuple[int | None, str, Callable[[Any], ColumnElement[Any]],
     "total_precipitation_cm": (2, "total_precipitation_in", inches, 2),
     "avg_total_precipitation_cm": (2, "avg_total_precipitation_in", inches, 2),
     "elevation_m": (None, "elevation_ft", feet, 1),
+    # The climate figures (db.climate). Degree days: `gdd` and `edd` are °C·days, their
+    # imperial names end in `_f`: °F·days, 1.8 times as many (a difference, so no + 32).
+    "total_precipitation_mm": (2, "total_precipitation_in", lambda mm: inches(mm / 10), 2),
+    "gdd": (2, "gdd_f", fahrenheit_difference, 2),
+    "edd": (2, "edd_f", fahrenheit_difference, 2),
+    "avg_max_temp_anomaly_c": (2, "avg_max_temp_anomaly_f", fahrenheit_difference, 2),
+    "avg_min_temp_anomaly_c": (2, "avg_min_temp_anomaly_f", fahrenheit_difference, 2),
+    "total_precipitation_anomaly_mm": (
+        2,
+        "total_precipitation_anomaly_in",
+        lambda mm: inches(mm / 10),
+        2,
+    ),
 }
 
 
 def served_name(metric_name: str, units: Units) -> str:
     """A measurement's name in ``units``, e.g. ``max_temp_f`` for ``max_temp_c``."""
     return metric_name if units == "metric" else _MEASURES[metric_name][1]
+
+
+def served_names(names: Sequence[str], units: Units) -> tuple[str, ...]:
+    """Column names in ``units``: each measurement's served name, the others as they are."""
+    return tuple(served_name(n, units) if n in _MEASURES else n for n in names)
 
 
 def measure(
