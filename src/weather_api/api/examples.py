@@ -411,6 +411,17 @@ SUMMARY_CSV = Example(
         "USC00110072,1985-01-01,1985-12-31,365,365,363,365,15.33,4.33,780.1,2022.55,35.45,363\n"
     ),
 )
+SUMMARY_CSV_IMPERIAL = Example(
+    "one-year-imperial",
+    "/api/weather/summary?station_id=USC00110072&period=year&start_date=1985-01-01"
+    "&end_date=1985-12-31&format=csv&units=imperial",
+    (
+        "station_id,period_start,period_end,days,max_temp_days,min_temp_days,"
+        "precipitation_days,avg_max_temp_f,avg_min_temp_f,total_precipitation_in,gdd_f,edd_f,"
+        "degree_days_days\n"
+        "USC00110072,1985-01-01,1985-12-31,365,365,363,365,59.6,39.79,30.71,3640.59,63.8,363\n"
+    ),
+)
 NORMALS_CSV = Example(
     "last-decade",
     "/api/weather/normals?station_id=USC00110072&start_year=2005&end_year=2014&format=csv",

@@ -48,7 +48,9 @@ whatever `units` is.
         "of its station and month over the whole data.\n" + _IMPERIAL + _DEFINITIONS
     ),
     response_model=Page[SummaryItem | ImperialSummaryItem],
-    responses=list_responses(examples.recorded("summary"), [examples.SUMMARY_CSV]),
+    responses=list_responses(
+        examples.recorded("summary"), [examples.SUMMARY_CSV, examples.SUMMARY_CSV_IMPERIAL]
+    ),
 )
 async def list_weather_summary(
     request: Request,
