@@ -141,8 +141,8 @@ def _key_params(prefix: str, values: Key) -> dict[str, Any]:
 
 
 class _Paged(NamedTuple):
-    """A filtered, ordered statement and its pages: by offset, carrying the total as a
-    window over the filtered rows, or after a key; and the count alone."""
+    """A filtered, ordered statement and its pages: by offset, carrying the total (``of``:
+    as a window over the filtered rows), or after a key; and the count alone."""
 
     items: AnySelect
     by_offset: AnySelect
