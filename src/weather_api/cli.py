@@ -154,13 +154,15 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
 async def _stats(settings: Settings) -> int:
     from weather_api.db.climate import refresh_monthly_stats
     from weather_api.db.engine import create_engine
-    from weather_api.db.stats import refresh_yearly_stats
+    from weather_api.db.stats import refresh_station_summaries, refresh_yearly_stats
 
     engine = create_engine(_primary_url(settings), settings, pool_size=1)
     try:
         async with engine.begin() as conn:
             await refresh_monthly_stats(conn)
-            return await refresh_yearly_stats(conn)
+            rows = await refresh_yearly_stats(conn)
+            await refresh_station_summaries(conn)
+            return rows
     finally:
         await engine.dispose()
 
@@ -170,7 +172,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
     migrate(_primary_url(settings))
     rows = asyncio.run(_stats(settings))
-    print(f"recomputed {rows} station-years and their months")
+    print(f"recomputed {rows} station-years, their months and their stations' summaries")
     return 0
 
 
@@ -203,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.set_defaults(handler=cmd_load)
 
     commands.add_parser(
-        "stats", help="recompute every station's yearly and monthly stats"
+        "stats", help="recompute every station's yearly and monthly stats and summary"
     ).set_defaults(handler=cmd_stats)
 
     smoke = commands.add_parser(

@@ -117,6 +117,62 @@ async def test_nearest_stations_match_an_independent_haversine(client: AsyncClie
     assert within["total"] == sum(round(d, 1) <= 150 for d in exact.values())
 
 
+def station_figures() -> dict[str, dict[str, Any]]:
+    """Each station's period, days and shares of days with each value, from the files."""
+    days: dict[str, list[tuple[str, list[int | None]]]] = defaultdict(list)
+    for station, date, values in file_days():
+        days[station].append((date, values))
+    figures = {}
+    for station, mine in days.items():
+        (first, _), (last, _) = mine[0], mine[-1]
+        figures[station] = {
+            "first_date": f"{first[:4]}-{first[4:6]}-{first[6:]}",
+            "last_date": f"{last[:4]}-{last[4:6]}-{last[6:]}",
+            "days": len(mine),
+        }
+        for i, share in enumerate(("max_temp_share", "min_temp_share", "precipitation_share")):
+            count = sum(values[i] is not None for _, values in mine)
+            figures[station][share] = rounded(Fraction(count, len(mine)), 4)
+    return figures
+
+
+async def pages(client: AsyncClient, **params: Any) -> tuple[list[dict[str, Any]], list[int]]:
+    """Every page through the cursor links: the items, and the total each page gave."""
+    items: list[dict[str, Any]] = []
+    totals: list[int] = []
+    url: str | None = "/api/stations"
+    for _ in range(100):  # bounded: 25 pages of 7
+        if url is None:
+            break
+        response = await client.get(url, params=params if not items else None)
+        assert response.status_code == 200, response.text
+        items += response.json()["items"]
+        totals.append(response.json()["total"])
+        url = response.json()["links"]["next"]
+    return items, totals
+
+
+@pytest.mark.parametrize("near", [None, "41.88,-87.63"])
+async def test_paging_gives_every_observed_station_once(
+    client: AsyncClient, near: str | None
+) -> None:
+    figures = station_figures()
+    params = {"page_size": 7} | ({"near": near} if near else {})
+    by_cursor, totals = await pages(client, **params)
+    by_offset = []
+    for page in range(1, 26):
+        body = (await client.get("/api/stations", params=params | {"page": page})).json()
+        assert (body["total"], body["pages"]) == (167, 24)
+        by_offset += body["items"]
+    assert by_offset == by_cursor
+    assert set(totals) == {167}
+    assert sorted(item["station_id"] for item in by_cursor) == sorted(figures)
+    order = [(item.get("distance_km", 0), item["station_id"]) for item in by_cursor]
+    assert order == sorted(order)
+    for item in by_cursor:
+        assert {k: item[k] for k in figures[item["station_id"]]} == figures[item["station_id"]]
+
+
 async def test_every_daily_value_converts_exactly(client: AsyncClient) -> None:
     response = await client.get("/api/weather", params={"units": "imperial", "format": "csv"})
     assert response.status_code == 200

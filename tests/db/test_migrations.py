@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from alembic import command
 from sqlalchemy import Connection, text
 
 from tests.conftest import create_database, drop_database, settings_for
 from weather_api.db.engine import alembic_config, create_engine
+from weather_api.db.stats import refresh_yearly_stats
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
@@ -39,6 +42,30 @@ async def test_0002_marks_complete_a_database_some_load_finished(
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade, "0002")
             assert await conn.scalar(text("SELECT complete FROM data_version")) is complete
+    finally:
+        await engine.dispose()
+        await drop_database(server_url, url)
+
+
+async def test_0007_summarises_the_stations_a_database_already_holds(server_url: str) -> None:
+    url = await create_database(server_url)
+    engine = create_engine(url, settings_for(url), pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade, "0005")
+            await conn.execute(
+                text(
+                    "INSERT INTO observations VALUES ('USC00110072', '1985-01-01', 10, 5, NULL), "
+                    "('USC00110072', '1986-03-02', NULL, 1, 0)"
+                )
+            )
+            await refresh_yearly_stats(conn)
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade, "0007")
+            summaries = (await conn.execute(text("SELECT * FROM station_summaries"))).all()
+            served = await conn.scalars(text("SELECT revision FROM schema_compatibility"))
+            assert set(served) == {"0004", "0005", "0007"}  # expand-only
+        assert summaries == [("USC00110072", dt.date(1985, 1, 1), dt.date(1986, 3, 2), 2, 1, 2, 1)]
     finally:
         await engine.dispose()
         await drop_database(server_url, url)

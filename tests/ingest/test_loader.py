@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import SHARED_DATA, settings_for
-from tests.sample import STATIONS, pack_archive, read_days, write_sample, yearly
+from tests.sample import STATIONS, Day, pack_archive, read_days, write_sample, yearly
 from weather_api.ingest.loader import Loader, LoadSummary
 from weather_api.ingest.sources import SourceLimits
 
@@ -144,6 +145,66 @@ async def test_corrected_file_updates_only_changed_rows(engine: AsyncEngine, sam
     assert [r for r in stats if r["station_id"] == STATIONS[1]] == [
         yearly(days, STATIONS[1], y) for y in (1985, 1986, 1987)
     ]
+    assert await scalar(engine, "SELECT version FROM data_version") == version + 1
+
+
+def summaries(days: list[Day]) -> list[tuple[object, ...]]:
+    """Each station's period and days with each value, counted in Python."""
+    rows = []
+    for station_id in sorted({d.station_id for d in days}):
+        mine = [d for d in days if d.station_id == station_id]
+        values = ("max_temp", "min_temp", "precipitation")
+        counts = (sum(getattr(d, value) is not None for d in mine) for value in values)
+        rows.append((station_id, mine[0].date, mine[-1].date, len(mine), *counts))
+    return rows
+
+
+async def summary_rows(engine: AsyncEngine) -> list[tuple[object, ...]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text(
+                "SELECT station_id, first_date, last_date, days, max_temp_days, "
+                "min_temp_days, precipitation_days FROM station_summaries ORDER BY station_id"
+            )
+        )
+        return [tuple(row) for row in result]
+
+
+async def test_station_summaries_follow_the_files_and_their_corrections(
+    engine: AsyncEngine, sample: Path
+) -> None:
+    await load(engine, sample)
+    assert await summary_rows(engine) == summaries(read_days(sample))
+    path = sample / "wx_data" / f"{STATIONS[2]}.txt"
+    lines = path.read_text().splitlines()
+    date, _, tmin, prcp = lines[16].split("\t")  # the 17th: no max temperature
+    lines[16] = "\t".join([date, "  123", tmin, prcp])
+    lines.append("19870101\t   10\t    5\t-9999")
+    path.write_text("\n".join(lines) + "\n")
+    await load(engine, sample)
+    expected = summaries(read_days(sample))
+    assert await summary_rows(engine) == expected
+    assert expected[2][2] == dt.date(1987, 1, 1)
+
+
+async def test_a_load_repairs_the_summaries_a_previous_release_left(
+    engine: AsyncEngine, sample: Path
+) -> None:
+    await load(engine, sample)
+    async with engine.begin() as conn:
+        # What loads by a release that does not keep the summaries leave behind.
+        await conn.execute(
+            text(f"DELETE FROM station_summaries WHERE station_id = '{STATIONS[0]}'")
+        )
+        await conn.execute(
+            text(f"UPDATE station_summaries SET days = 1 WHERE station_id = '{STATIONS[1]}'")
+        )
+    version = await scalar(engine, "SELECT version FROM data_version")
+    summary = await load(engine, sample)
+    assert summary.files_skipped == summary.files_total
+    assert await summary_rows(engine) == summaries(read_days(sample))
+    assert await scalar(engine, "SELECT version FROM data_version") == version + 1
+    await load(engine, sample)  # nothing left to repair: no new version
     assert await scalar(engine, "SELECT version FROM data_version") == version + 1
 
 

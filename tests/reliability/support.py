@@ -45,7 +45,14 @@ def plain_url(url: str) -> str:
 # ---------------------------------------------------------------------------------------
 # Snapshots: row counts and an order-independent checksum of every row of the data tables.
 
-DATA_TABLES = ("observations", "stations", "yearly_stats", "corn_yields", "data_version")
+DATA_TABLES = (
+    "observations",
+    "stations",
+    "yearly_stats",
+    "station_summaries",
+    "corn_yields",
+    "data_version",
+)
 
 
 @dataclass(frozen=True)

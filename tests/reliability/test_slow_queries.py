@@ -35,6 +35,7 @@ ADMIN_TOKEN = "reliability-admin-token-7c1e5b9a2d4f"  # 32+: production
 TABLES = (
     "observations",
     "yearly_stats",
+    "station_summaries",
     "stations",
     "corn_yields",
     "data_version",

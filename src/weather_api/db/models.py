@@ -112,6 +112,25 @@ class YearlyStats(Base):
     days: Mapped[int] = mapped_column(SmallInteger, comment="observation rows, any value missing")
 
 
+class StationSummary(Base):
+    """Per station with observations, what the stations list shows of them: their period
+    and their days with each value. Committed with the observations, like the yearly stats
+    it sums, so a page of the list reads a row per station; a station with no row has no
+    observation."""
+
+    __tablename__ = "station_summaries"
+
+    station_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    first_date: Mapped[dt.date] = mapped_column(Date, comment="first day observed")
+    last_date: Mapped[dt.date] = mapped_column(Date, comment="last day observed")
+    days: Mapped[int] = mapped_column(Integer, comment="observation rows, any value missing")
+    max_temp_days: Mapped[int] = mapped_column(Integer, comment="days with a max temperature")
+    min_temp_days: Mapped[int] = mapped_column(Integer, comment="days with a min temperature")
+    precipitation_days: Mapped[int] = mapped_column(
+        Integer, comment="days with a precipitation value"
+    )
+
+
 class MonthlyStats(Base):
     """Per station and month, what the period summaries need with default parameters: sums
     in stored tenths and the days each stands on, and the default degree days. Committed

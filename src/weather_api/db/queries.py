@@ -46,7 +46,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import Grouping
 
-from weather_api.db.models import CornYield, LoadRun, Observation, Station, YearlyStats
+from weather_api.db.models import (
+    CornYield,
+    LoadRun,
+    Observation,
+    Station,
+    StationSummary,
+    YearlyStats,
+)
 from weather_api.db.paging import (
     Key,
     PageRequest,
@@ -134,8 +141,8 @@ def _key_params(prefix: str, values: Key) -> dict[str, Any]:
 
 
 class _Paged(NamedTuple):
-    """A filtered, ordered statement and its pages: by offset, carrying the total as a
-    window over the filtered rows, or after a key; and the count alone."""
+    """A filtered, ordered statement and its pages: by offset, carrying the total (``of``:
+    as a window over the filtered rows), or after a key; and the count alone."""
 
     items: AnySelect
     by_offset: AnySelect
@@ -451,32 +458,19 @@ _STATION_FILTERS = {
 
 @cache
 def _station_statements(shape: Shape, near: bool, units: Units) -> _Paged:
-    """Stations with observations (those with yearly stats; a station list also names
+    """Stations with observations (those with a summary; a station list also names
     stations without any), their metadata and completeness; with ``near``, their distance
-    from it, nearest first."""
+    from it, nearest first.
+
+    The loader keeps a summary row per station with observations, so a page joins its own
+    stations' rows by key, whatever the number of stations and years stored."""
     if "radius_km" in shape and not near:
         raise ValueError("radius_km needs near")
-    st, ys, obs = Station, YearlyStats, Observation
+    st, su = Station, StationSummary
 
     def share(column: SQLColumnExpression[Any]) -> ColumnElement[Any]:
-        return _float(func.sum(column) / func.nullif(func.sum(ys.days), 0), 4)
+        return _float(column / func.nullif(su.days, 0), 4)
 
-    # The stations with observations first (a few hundred groups of the yearly stats),
-    # then their rows by primary key: a station list may hold 130,000 others.
-    counts = (
-        select(
-            ys.station_id,
-            func.sum(ys.days).label("days"),
-            share(ys.max_temp_days).label("max_temp_share"),
-            share(ys.min_temp_days).label("min_temp_share"),
-            share(ys.precipitation_days).label("precipitation_share"),
-        )
-        .group_by(ys.station_id)
-        .subquery()
-    )
-    # min/max of the primary key's second column: two index probes per station.
-    first = select(func.min(obs.date)).where(obs.station_id == st.station_id)
-    last = select(func.max(obs.date)).where(obs.station_id == st.station_id)
     items = select(
         st.station_id,
         st.name,
@@ -487,18 +481,34 @@ def _station_statements(shape: Shape, near: bool, units: Units) -> _Paged:
         st.gsn,
         st.hcn_crn,
         st.wmo_id,
-        first.scalar_subquery().label("first_date"),
-        last.scalar_subquery().label("last_date"),
-        counts.c.days,
-        counts.c.max_temp_share,
-        counts.c.min_temp_share,
-        counts.c.precipitation_share,
-    ).join(st, st.station_id == counts.c.station_id)
+        su.first_date,
+        su.last_date,
+        su.days,
+        share(su.max_temp_days).label("max_temp_share"),
+        share(su.min_temp_days).label("min_temp_share"),
+        share(su.precipitation_days).label("precipitation_share"),
+    ).join(su, su.station_id == st.station_id)
     items = _where(items, _STATION_FILTERS, shape)
+    # Without a filter of the stations, the summaries alone: a station list may hold
+    # 130,000 stations without observations.
+    count_all = select(func.count()).select_from(su)
+    if shape:
+        count_all = _where(
+            count_all.join(st, st.station_id == su.station_id), _STATION_FILTERS, shape
+        )
+    key: KeyColumns = (st.station_id,)
     if near:
         items = items.add_columns(_DISTANCE.label("distance_km"))
-        return _Paged.of(items.order_by(_DISTANCE, st.station_id), (_DISTANCE, st.station_id))
-    return _Paged.of(items.order_by(st.station_id), (st.station_id,))
+        key = (_DISTANCE, st.station_id)
+    items = items.order_by(*key)
+    return _Paged(
+        items,
+        # The total counted beside the page, not as a window over the rows: a window
+        # builds every filtered row before the first of the page.
+        items.add_columns(count_all.scalar_subquery().label(_TOTAL)).offset(_SKIP).limit(_SIZE),
+        items.where(tuple_(*key) > _bound("after", key)).limit(_SIZE),
+        count_all,
+    )
 
 
 class StationRepository(ListRepository):

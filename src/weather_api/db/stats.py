@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Numeric, SmallInteger, cast, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
-from weather_api.db.models import Observation, YearlyStats
+from weather_api.db.models import Observation, StationSummary, YearlyStats
 from weather_api.db.units import celsius, centimetres
 
 
@@ -57,4 +57,54 @@ async def refresh_yearly_stats(
         set_={name: upsert.excluded[name] for name in columns if name not in keys},
     )
     result = await conn.execute(upsert)
+    return int(result.rowcount)
+
+
+def station_summaries_upsert(
+    station_ids: Sequence[str] | None = None, *, stale: bool = False
+) -> Insert:
+    """The upsert that recomputes the summaries of the given stations (all when None) from
+    their yearly stats, which must be current; with ``stale``, only of those whose summary
+    is missing or counts other days than their yearly stats."""
+    ys, obs, su = YearlyStats, Observation, StationSummary
+    counts = ("days", "max_temp_days", "min_temp_days", "precipitation_days")
+    sums = select(ys.station_id, *(func.sum(ys.__table__.c[n]).label(n) for n in counts))
+    if station_ids is not None:
+        sums = sums.where(ys.station_id.in_(station_ids))
+    fresh = sums.group_by(ys.station_id).subquery()
+    # min/max of the primary key's second column: two index probes per station.
+    first = select(func.min(obs.date)).where(obs.station_id == fresh.c.station_id)
+    last = select(func.max(obs.date)).where(obs.station_id == fresh.c.station_id)
+    rows = select(
+        fresh.c.station_id,
+        first.scalar_subquery(),
+        last.scalar_subquery(),
+        *(fresh.c[n] for n in counts),
+    )
+    if stale:
+        same = [su.__table__.c[n] == fresh.c[n] for n in counts]
+        rows = rows.where(
+            ~select(su.station_id).where(su.station_id == fresh.c.station_id, *same).exists()
+        )
+    columns = ["station_id", "first_date", "last_date", *counts]
+    upsert = insert(su).from_select(columns, rows)
+    return upsert.on_conflict_do_update(
+        index_elements=[su.station_id],
+        set_={name: upsert.excluded[name] for name in columns if name != "station_id"},
+    )
+
+
+async def refresh_station_summaries(
+    conn: AsyncConnection, *, station_ids: Sequence[str] | None = None
+) -> None:
+    """Recompute the summaries of the given stations (all when None) from their yearly
+    stats: refresh those first. Stations never lose observations, so never a summary."""
+    await conn.execute(station_summaries_upsert(station_ids))
+
+
+async def repair_station_summaries(conn: AsyncConnection) -> int:
+    """Recompute the summaries that do not match their yearly stats, returning how many:
+    after a rollback, the previous release loads without keeping them. Observations are
+    never deleted, so a summary whose four day counts match is current."""
+    result = await conn.execute(station_summaries_upsert(stale=True))
     return int(result.rowcount)

@@ -2,9 +2,9 @@
 
 Files are validated in a worker process while earlier files are copied, so parsing
 costs no wall time and never blocks the event loop. Files are stored in batches, one
-transaction each: the rows, the yearly stats of their stations, their checksums, the
-run's progress and the data version commit together, so a killed load leaves every file
-fully in or not at all.
+transaction each: the rows, the yearly stats and summaries of their stations, their
+checksums, the run's progress and the data version commit together, so a killed load
+leaves every file fully in or not at all.
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ from weather_api.db.models import (
     LoadRun,
     SourceFile,
 )
-from weather_api.db.stats import refresh_yearly_stats
+from weather_api.db.stats import (
+    refresh_station_summaries,
+    refresh_yearly_stats,
+    repair_station_summaries,
+)
 from weather_api.db.versions import note_change
 from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare
 from weather_api.ingest.sources import (
@@ -243,6 +247,7 @@ async def _store_observations(conn: AsyncConnection, files: Sequence[Prepared]) 
     # Every station of the batch, changed or not: cheap, and it also repairs the stats of a
     # station whose rows are in but whose stats are not.
     await refresh_yearly_stats(conn, station_ids=ids)
+    await refresh_station_summaries(conn, station_ids=ids)
     await refresh_monthly_stats(conn, station_ids=ids)
     return inserted, updated
 
@@ -463,7 +468,16 @@ class Loader:
                 await self._save(conn, summary)
                 rows = await conn.execute(select(SourceFile.key, SourceFile.sha256))
                 known = {key: sha256 for key, sha256 in rows}
+                if repaired := await repair_station_summaries(conn):
+                    log.info("recomputed %d station summaries a previous release left", repaired)
+                    await conn.execute(
+                        update(DataVersion).values(
+                            version=DataVersion.version + 1, changed_at=func.now()
+                        )
+                    )
                 await conn.commit()
+                if repaired:
+                    note_change()
                 pending: deque[tuple[DataFile, Future[Prepared | Unchanged]]] = deque()
                 queue = iter(found.files)
                 while True:
