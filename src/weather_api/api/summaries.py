@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
 from weather_api.api.caching import CacheDep
-from weather_api.api.dependencies import ReadSessionDep
+from weather_api.api.dependencies import QueryModel, ReadSessionDep
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import (
     _DEFINITIONS,
@@ -22,6 +22,8 @@ from weather_api.api.schemas import (
 from weather_api.db.climate import NormalsRepository, SummaryRepository
 
 router = APIRouter(prefix="/api/weather", tags=["climate"])
+summary_query = QueryModel(SummaryQuery)
+normals_query = QueryModel(NormalsQuery)
 
 
 @router.get(
@@ -38,11 +40,12 @@ router = APIRouter(prefix="/api/weather", tags=["climate"])
     ),
     response_model=Page[SummaryItem],
     responses=list_responses(examples.recorded("summary"), [examples.SUMMARY_CSV]),
+    openapi_extra=summary_query.openapi,
 )
 async def list_weather_summary(
     request: Request,
     response: Response,
-    query: Annotated[SummaryQuery, Query()],
+    query: Annotated[SummaryQuery, Depends(summary_query)],
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:
@@ -70,11 +73,12 @@ async def list_weather_summary(
     ),
     response_model=Page[NormalsItem],
     responses=list_responses(examples.recorded("normals"), [examples.NORMALS_CSV]),
+    openapi_extra=normals_query.openapi,
 )
 async def list_weather_normals(
     request: Request,
     response: Response,
-    query: Annotated[NormalsQuery, Query()],
+    query: Annotated[NormalsQuery, Depends(normals_query)],
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:
