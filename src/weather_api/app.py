@@ -23,7 +23,7 @@ from weather_api.api import (
     weather,
     yields,
 )
-from weather_api.api.dependencies import reject_unknown_params
+from weather_api.api.dependencies import query_schemas, reject_unknown_params
 from weather_api.api.errors import install_error_handlers
 from weather_api.api.middleware import Head, RequestContext
 from weather_api.api.response_cache import ResponseCache
@@ -50,6 +50,8 @@ per-station yearly statistics and US corn grain yield.
 Units: temperatures in °C, precipitation in mm (daily) or cm (yearly totals).
 Missing values are `null`. Lists are paginated; `format=csv` streams a whole result.
 """
+
+ROUTERS = (weather, summaries, stations, yields, health, loads)
 
 
 @asynccontextmanager
@@ -118,6 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if app.openapi_schema is None:
             document = FastAPI.openapi(app)  # caches it in app.openapi_schema
             examples.restore_nulls(document)  # FastAPI drops every null, examples' too
+            # FastAPI lists those of the parameters it reads itself only.
+            routes = [route for module in ROUTERS for route in module.router.routes]
+            schemas = document["components"]["schemas"] | query_schemas(routes)
+            document["components"]["schemas"] = dict(sorted(schemas.items()))
             return document
         return app.openapi_schema
 
@@ -131,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Head)
     # Added last, so outermost: its timing includes compression.
     app.add_middleware(RequestContext, record_metrics=settings.metrics_enabled)
-    for module in (weather, summaries, stations, yields, health, loads):
+    for module in ROUTERS:
         app.include_router(module.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)

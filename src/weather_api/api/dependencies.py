@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Iterable
+from typing import Annotated, Any, Generic, TypeVar, get_origin
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import BaseRoute
 
 from weather_api.api.errors import ApiError
 from weather_api.db.engine import Database
@@ -31,11 +33,71 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+Q = TypeVar("Q", bound=BaseModel)
+
+
+class QueryModel(Generic[Q]):
+    """A route's query parameters as one model: ``Depends(QueryModel(Model))``, and
+    ``openapi_extra=that.openapi`` to document them.
+
+    FastAPI's ``Annotated[Model, Query()]`` inspects each field's annotation on every
+    request; this validates ``request.query_params`` in one ``model_validate``, with what
+    FastAPI passes (every value of a list parameter, the last of any other), errors located
+    in ``query`` as its own, and the parameters documented as it documents them."""
+
+    def __init__(self, model: type[Q]) -> None:
+        self.model = model
+        self.lists = frozenset(
+            name
+            for name, field in model.model_fields.items()
+            if get_origin(field.annotation) is list
+        )
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        required = set(schema.get("required", ()))
+        # What the parameters refer to (enums), for the document's components.
+        self.schemas: dict[str, Any] = schema.get("$defs", {})
+        self.openapi: dict[str, Any] = {
+            "parameters": [
+                {"name": name, "in": "query", "required": name in required, "schema": prop}
+                | ({"description": prop["description"]} if "description" in prop else {})
+                for name, prop in schema["properties"].items()
+            ]
+        }
+
+    async def __call__(self, request: Request) -> Q:
+        params = request.query_params
+        data = {
+            name: params.getlist(name) if name in self.lists else params[name] for name in params
+        }
+        try:
+            return self.model.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            raise RequestValidationError(
+                [{**error, "loc": ("query", *error["loc"])} for error in errors]
+            ) from None
+
+
+def query_schemas(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    """The schemas that the parameters of the routes' query models refer to."""
+    schemas: dict[str, Any] = {}
+    pending = [route.dependant for route in routes if isinstance(route, APIRoute)]
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, QueryModel):
+            schemas |= dependant.call.schemas
+        pending += dependant.dependencies
+    return schemas
+
+
 def _query_names(dependant: Dependant) -> tuple[set[str], bool]:
     """The query parameters a route takes, and whether a model among them already refuses
     the others (``extra="forbid"``)."""
     names: set[str] = set()
     forbids = False
+    if isinstance(dependant.call, QueryModel):
+        fields = dependant.call.model.model_fields
+        return set(fields), dependant.call.model.model_config.get("extra") == "forbid"
     for field in dependant.query_params:
         model = field.field_info.annotation
         if isinstance(model, type) and issubclass(model, BaseModel):

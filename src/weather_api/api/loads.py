@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -24,7 +24,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from weather_api.api import examples
-from weather_api.api.dependencies import SettingsDep, get_database
+from weather_api.api.dependencies import QueryModel, SettingsDep, get_database
 from weather_api.api.errors import ApiError
 from weather_api.api.pagination import page_envelope, page_request, reject_repeated
 from weather_api.api.schemas import (
@@ -182,6 +182,7 @@ router = APIRouter(
     dependencies=[Depends(require_admin)],
     responses=ADMIN_RESPONSES,
 )
+paging_query = QueryModel(PagingQuery)
 
 _REQUEST_BODY = {
     "requestBody": {
@@ -272,11 +273,12 @@ async def start_load(
         },
         422: {"model": Problem, "description": "Invalid paging parameters."},
     },
+    openapi_extra=paging_query.openapi,
 )
 async def list_loads(
     request: Request,
     response: Response,
-    query: Annotated[PagingQuery, Query()],
+    query: Annotated[PagingQuery, Depends(paging_query)],
     session: PrimarySessionDep,
 ) -> Any:
     """Recent loads, newest first, whichever started them (API, CLI or autoload)."""

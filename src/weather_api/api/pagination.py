@@ -21,6 +21,7 @@ from weather_api.db.paging import Key, PageRequest
 
 _BAD_CURSOR = "malformed cursor: pass the cursor of a `next` link unchanged"
 MAX_PAGE = 10_000_000  # as PagingQuery.page allows
+_PAGING = ("page", "cursor")
 
 
 def encode_cursor(page: int, key: Key) -> str:
@@ -84,14 +85,16 @@ def page_envelope(
     """The envelope (the route's response model, ``Page``) and its links, also sent as an
     RFC 8288 Link header."""
     pages = math.ceil(total / paging.size)
-    # The query parsed once: Starlette's URL helpers parse and encode it again per link, a
-    # tenth of a small page's CPU. Same result: a replaced parameter moves to the end.
-    params = parse_qsl(request.url.query, keep_blank_values=True)
-    base = str(request.url.replace(query=""))
+    # Every link is this URL with its page or cursor replaced (moved to the end): the rest
+    # of the query is encoded once. A page number or cursor (URL-safe base64) needs no
+    # encoding.
+    url = request.url
+    kept = [(k, v) for k, v in parse_qsl(url.query, keep_blank_values=True) if k not in _PAGING]
+    rest = urlencode(kept)
+    prefix = f"{url.replace(query='')}?{rest}{'&' if rest else ''}"
 
     def link(name: str, value: object) -> str:
-        kept = [(k, v) for k, v in params if k not in (name, "cursor", "page")]
-        return f"{base}?{urlencode([*kept, (name, str(value))])}"
+        return f"{prefix}{name}={value}"
 
     def at(page: int) -> str:
         return link("page", page)
@@ -100,7 +103,7 @@ def page_envelope(
     if paging.page < pages and last_key is not None:
         following = link("cursor", encode_cursor(paging.page + 1, last_key))
     links = {
-        "self": str(request.url),
+        "self": str(url),
         "first": at(1),
         "prev": at(min(paging.page - 1, pages)) if paging.page > 1 and pages else None,
         "next": following,

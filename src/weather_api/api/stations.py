@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from weather_api.api import examples
 from weather_api.api.caching import GEOJSON, CacheDep, wants_geojson
-from weather_api.api.dependencies import ReadSessionDep
+from weather_api.api.dependencies import QueryModel, ReadSessionDep
 from weather_api.api.errors import ApiError
 from weather_api.api.examples import named
 from weather_api.api.geojson import (
@@ -33,6 +33,8 @@ from weather_api.api.schemas import (
 from weather_api.db.queries import GEOMETRY_ELEVATION, StationRepository
 
 router = APIRouter(prefix="/api/stations", tags=["stations"])
+stations_query = QueryModel(StationsQuery)
+station_query = QueryModel(StationQuery)
 
 
 def _list_responses() -> dict[int | str, dict[str, Any]]:
@@ -50,11 +52,12 @@ def _list_responses() -> dict[int | str, dict[str, Any]]:
     summary="Stations",
     response_model=Page[StationItem | ImperialStationItem],
     responses=_list_responses(),
+    openapi_extra=stations_query.openapi,
 )
 async def list_stations(
     request: Request,
     response: Response,
-    query: Annotated[StationsQuery, Query()],
+    query: Annotated[StationsQuery, Depends(stations_query)],
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:
@@ -100,11 +103,12 @@ async def list_stations(
         422: {"model": Problem, "description": "Not a station id."},
         503: {"model": Problem, "description": "Database unavailable; see Retry-After."},
     },
+    openapi_extra=station_query.openapi,
 )
 async def get_station(
     request: Request,
     station_id: Annotated[StationId, Path(description="Station id.", examples=["USC00110072"])],
-    query: Annotated[StationQuery, Query()],
+    query: Annotated[StationQuery, Depends(station_query)],
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
 from weather_api.api.caching import CacheDep
-from weather_api.api.dependencies import ReadSessionDep
+from weather_api.api.dependencies import QueryModel, ReadSessionDep
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import (
     _DEFINITIONS,
@@ -33,6 +33,8 @@ anomalies in °F and inches (`avg_max_temp_anomaly_f`, `avg_min_temp_anomaly_f`,
 The degree-day parameters (`gdd_base_c`, `gdd_cap_c`, `edd_threshold_c`) stay in °C
 whatever `units` is.
 """
+summary_query = QueryModel(SummaryQuery)
+normals_query = QueryModel(NormalsQuery)
 
 
 @router.get(
@@ -51,11 +53,12 @@ whatever `units` is.
     responses=list_responses(
         examples.recorded("summary"), [examples.SUMMARY_CSV, examples.SUMMARY_CSV_IMPERIAL]
     ),
+    openapi_extra=summary_query.openapi,
 )
 async def list_weather_summary(
     request: Request,
     response: Response,
-    query: Annotated[SummaryQuery, Query()],
+    query: Annotated[SummaryQuery, Depends(summary_query)],
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:
@@ -85,11 +88,12 @@ async def list_weather_summary(
     ),
     response_model=Page[NormalsItem | ImperialNormalsItem],
     responses=list_responses(examples.recorded("normals"), [examples.NORMALS_CSV]),
+    openapi_extra=normals_query.openapi,
 )
 async def list_weather_normals(
     request: Request,
     response: Response,
-    query: Annotated[NormalsQuery, Query()],
+    query: Annotated[NormalsQuery, Depends(normals_query)],
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:

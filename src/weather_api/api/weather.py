@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
 from weather_api.api.caching import CacheDep
-from weather_api.api.dependencies import ReadSessionDep
+from weather_api.api.dependencies import QueryModel, ReadSessionDep
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import (
     ImperialStatsItem,
@@ -22,6 +22,8 @@ from weather_api.api.schemas import (
 from weather_api.db.queries import StatsRepository, WeatherRepository
 
 router = APIRouter(prefix="/api/weather", tags=["weather"])
+weather_query = QueryModel(WeatherQuery)
+stats_query = QueryModel(StatsQuery)
 
 
 @router.get(
@@ -31,11 +33,12 @@ router = APIRouter(prefix="/api/weather", tags=["weather"])
     responses=list_responses(
         [examples.WEATHER_PAGE, examples.WEATHER_IMPERIAL], [examples.WEATHER_CSV]
     ),
+    openapi_extra=weather_query.openapi,
 )
 async def list_weather(
     request: Request,
     response: Response,
-    query: Annotated[WeatherQuery, Query()],
+    query: Annotated[WeatherQuery, Depends(weather_query)],
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:
@@ -59,11 +62,12 @@ async def list_weather(
     summary="Yearly statistics per station",
     response_model=Page[StatsItem | ImperialStatsItem],
     responses=list_responses([examples.STATS_PAGE, examples.STATS_IMPERIAL], [examples.STATS_CSV]),
+    openapi_extra=stats_query.openapi,
 )
 async def list_weather_stats(
     request: Request,
     response: Response,
-    query: Annotated[StatsQuery, Query()],
+    query: Annotated[StatsQuery, Depends(stats_query)],
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:

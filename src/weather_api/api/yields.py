@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
 from weather_api.api.caching import CacheDep
-from weather_api.api.dependencies import ReadSessionDep
+from weather_api.api.dependencies import QueryModel, ReadSessionDep
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import Page, YieldItem, YieldQuery
 from weather_api.db.climate import SeasonYieldRepository
 from weather_api.db.queries import ListRepository, YieldRepository
 
 router = APIRouter(prefix="/api/yield", tags=["yield"])
+yield_query = QueryModel(YieldQuery)
 _YIELD = ("year", "corn_grain_yield_kt")
 
 
@@ -37,11 +38,12 @@ def _nest_season(row: dict[str, Any]) -> dict[str, Any]:
     responses=list_responses(
         [examples.YIELD_PAGE, *examples.recorded("yield")], [examples.YIELD_CSV]
     ),
+    openapi_extra=yield_query.openapi,
 )
 async def list_yield(
     request: Request,
     response: Response,
-    query: Annotated[YieldQuery, Query()],
+    query: Annotated[YieldQuery, Depends(yield_query)],
     session: ReadSessionDep,
     cache: CacheDep,
 ) -> Any:

@@ -163,7 +163,8 @@ async def _rows(session: AsyncSession, stmt: AnySelect, params: Params) -> Rows:
     """The rows as dicts, run on the session's connection: Core execution skips the ORM's
     per-row loading, which costs more than the query itself for a page of plain columns."""
     result = await (await session.connection()).execute(stmt, dict(params))
-    return list(map(dict, map(zip, repeat(tuple(result.keys())), result)))
+    # all() takes the rows at once; iterating the result fetches them one call at a time.
+    return list(map(dict, map(zip, repeat(tuple(result.keys())), result.all())))
 
 
 async def _page(
