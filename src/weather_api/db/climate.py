@@ -2,8 +2,10 @@
 
 ``monthly_stats`` holds per station and month the sums (in stored tenths), the days each
 stands on and the degree days with default parameters; the loader refreshes it with the
-yearly stats. A summary whose periods are whole months and whose degree-day parameters
-are the defaults adds monthly rows; any other one aggregates observations, in SQL.
+yearly stats. ``season_stats`` holds the same per station and default season, kept by a
+trigger on ``monthly_stats``. A summary whose periods are whole months and whose
+degree-day parameters are the defaults adds monthly rows (the default season: season
+rows); any other one aggregates observations, in SQL.
 
 Missing days of a variable in a period are its calendar days without a value for it, so
 they are ``days - <variable>_days``: days with no row count as missing."""
@@ -42,8 +44,11 @@ from weather_api.db.queries import (
 )
 
 Period = Literal["month", "year", "season", "all"]
+# What a summary adds up: days, monthly rows, or the default season's rows.
+Source = Literal["observations", "months", "seasons"]
 GDD_BASE_C, GDD_CAP_C, EDD_THRESHOLD_C = 10.0, 30.0, 29.0
-SEASON = ((4, 1), (9, 30))
+SEASON = ((4, 1), (9, 30))  # season_stats sums it (migration 0006)
+_SEASON_DAYS = (dt.date(2001, *SEASON[1]) - dt.date(2001, *SEASON[0])).days + 1
 NORMALS_MAX_MISSING = 5
 NORMALS_MIN_SHARE = 0.8  # WMO: a normal needs 80% of its years
 
@@ -242,13 +247,15 @@ _OBSERVED = (
 
 
 @cache
-def _figures_sql(period: Period, months: bool, stations: bool) -> str:
+def _figures_sql(period: Period, summed: Source, stations: bool) -> str:
     """Per station and period: the unrounded figures (°C, mm, °C·days) and day counts.
 
     From monthly rows, one pass groups them by period (an index range scan by station or
-    by month); from observations, each station-period is an index range scan."""
+    by month); from season rows, one row per whole season; from observations, each
+    station-period is an index range scan."""
     in_stations = "s.station_id = ANY(CAST(:station_id AS text[]))"
     where_station = f"WHERE {in_stations}" if stations else ""
+    months = summed == "months"
     if months and period == "month":
         # A month is its own period: its row, found by primary key in the grid's order.
         source = (
@@ -262,6 +269,28 @@ def _figures_sql(period: Period, months: bool, stations: bool) -> str:
             "OFFSET 0"
         )
         join = f"LEFT JOIN LATERAL ({source}) AS a ON true"
+    elif summed == "seasons":
+        # A whole season is its season_stats row; one the range clips (the first or the
+        # last) adds its monthly rows.
+        length = "(p.period_end - p.period_start + 1)"
+        row = ", ".join(
+            f"t.{c} AS {name}" for c, (name, _) in zip(_MONTHLY_COLUMNS, _AGGREGATES, strict=True)
+        )
+        source = (
+            f"SELECT t.station_id, p.period_start, {row} FROM periods AS p "
+            "JOIN season_stats AS t ON t.year = CAST(date_part('year', p.period_start) AS int) "
+            f"WHERE {length} = {_SEASON_DAYS}"
+            + (f" AND {in_stations.replace('s.', 't.')}" if stations else "")
+            + f" UNION ALL SELECT m.station_id, p.period_start, {_FROM_MONTHS} "
+            "JOIN periods AS p ON m.month BETWEEN p.period_start AND p.period_end "
+            f"WHERE {length} < {_SEASON_DAYS}"
+            + (f" AND {in_stations.replace('s.', 'm.')}" if stations else "")
+            + " GROUP BY 1, 2"
+        )
+        join = (
+            f"LEFT JOIN ({source}) AS a ON a.station_id = g.station_id "
+            "AND a.period_start = g.period_start"
+        )
     elif months:
         source = (
             f"SELECT m.station_id, {_MONTH_PERIOD[period]} AS period_start, {_FROM_MONTHS}, "
@@ -344,7 +373,7 @@ _YEARS = (
 
 
 @cache
-def _summary_sql(period: Period, months: bool, stations: bool, anomalies: bool) -> str:
+def _summary_sql(period: Period, source: Source, stations: bool, anomalies: bool) -> str:
     columns = [
         "f.station_id",
         "f.period_start",
@@ -360,7 +389,7 @@ def _summary_sql(period: Period, months: bool, stations: bool, anomalies: bool) 
         f"{_r2('f.edd')} AS edd",
         "f.degree_days_days",
     ]
-    figures = _figures_sql(period, months, stations)
+    figures = _figures_sql(period, source, stations)
     if not anomalies:
         return f"SELECT {', '.join(columns)} FROM ({figures}) AS f"
     columns += [
@@ -417,9 +446,9 @@ ANOMALY_COLUMNS = (
 
 
 @cache
-def _summary_paged(period: Period, months: bool, stations: bool, anomalies: bool) -> _Paged:
+def _summary_paged(period: Period, source: Source, stations: bool, anomalies: bool) -> _Paged:
     names = SUMMARY_COLUMNS + (ANOMALY_COLUMNS if anomalies else ())
-    sql = _summary_sql(period, months, stations, anomalies)
+    sql = _summary_sql(period, source, stations, anomalies)
     return _paged(sql, names, ("station_id", "period_start"))
 
 
@@ -429,6 +458,26 @@ def _month_start(day: dt.date | None) -> bool:
 
 def _month_end(day: dt.date | None) -> bool:
     return day is None or day.day == calendar.monthrange(day.year, day.month)[1]
+
+
+def _source(
+    period: Period,
+    degree_days: DegreeDays,
+    season: Season,
+    start_date: dt.date | None,
+    end_date: dt.date | None,
+) -> Source:
+    """Monthly rows answer periods of whole months with default degree days; season rows,
+    the default season."""
+    months = (
+        degree_days.default
+        and _month_start(start_date)
+        and _month_end(end_date)
+        and (period != "season" or season.whole_months)
+    )
+    if not months:
+        return "observations"
+    return "seasons" if period == "season" and season == Season() else "months"
 
 
 class _ParamRepository(ListRepository):
@@ -459,14 +508,9 @@ class SummaryRepository(_ParamRepository):
         period: Period = f["period"]
         degree_days: DegreeDays = f["degree_days"]
         season: Season = f["season"]
-        months = (
-            degree_days.default
-            and _month_start(f["start_date"])
-            and _month_end(f["end_date"])
-            and (period != "season" or season.whole_months)
-        )
+        source = _source(period, degree_days, season, f["start_date"], f["end_date"])
         stations = bool(f["station_id"])
-        paged = _summary_paged(period, months, stations, bool(f["anomalies"]))
+        paged = _summary_paged(period, source, stations, bool(f["anomalies"]))
         params = {
             "start_date": f["start_date"],
             "end_date": f["end_date"],
@@ -542,8 +586,8 @@ SEASON_YIELD_COLUMNS = (
 
 
 @cache
-def _season_yield_paged(months: bool, states: bool) -> _Paged:
-    figures = _figures_sql("season", months, False)
+def _season_yield_paged(source: Source, states: bool) -> _Paged:
+    figures = _figures_sql("season", source, False)
     state = "AND f.state = ANY(CAST(:state AS text[]))" if states else ""
 
     def mean(value: str, name: str, count: str) -> str:
@@ -582,7 +626,9 @@ class SeasonYieldRepository(_ParamRepository):
         f = filters
         degree_days: DegreeDays = f["degree_days"]
         season: Season = f["season"]
-        paged = _season_yield_paged(degree_days.default and season.whole_months, bool(f["state"]))
+        paged = _season_yield_paged(
+            _source("season", degree_days, season, None, None), bool(f["state"])
+        )
         params = {
             "start_year": f["start_year"],
             "end_year": f["end_year"],
