@@ -247,8 +247,9 @@ _OBSERVED = (
 
 
 @cache
-def _figures_sql(period: Period, summed: Source, stations: bool) -> str:
-    """Per station and period: the unrounded figures (°C, mm, °C·days) and day counts.
+def _figures_sql(period: Period, summed: Source, stations: bool, ordered: bool = False) -> str:
+    """Per station and period: the unrounded figures (°C, mm, °C·days) and day counts,
+    ``ordered`` by station and period.
 
     From monthly rows, one pass groups them by period (an index range scan by station or
     by month); from season rows, one row per whole season; from observations, each
@@ -257,18 +258,18 @@ def _figures_sql(period: Period, summed: Source, stations: bool) -> str:
     where_station = f"WHERE {in_stations}" if stations else ""
     months = summed == "months"
     if months and period == "month":
-        # A month is its own period: its row, found by primary key in the grid's order.
+        # A month is its own period: its row, by primary key. Ordered, the grid and the
+        # table's key merge in one pass (a few stations: a lookup per month).
         source = (
-            "SELECT m.max_temp_sum AS max_sum, "
+            "SELECT m.station_id, m.month, m.max_temp_sum AS max_sum, "
             "m.max_temp_days AS max_n, m.min_temp_sum AS min_sum, m.min_temp_days AS min_n, "
             "m.precipitation_sum AS prcp_sum, m.precipitation_days AS prcp_n, m.gdd, m.edd, "
-            "m.degree_days_days AS dd_n FROM monthly_stats AS m "
-            "WHERE m.station_id = g.station_id AND m.month = g.period_start "
-            # A fence: pulled up into a hash join, the rows would lose the grid's order and
-            # be sorted again, wide.
-            "OFFSET 0"
+            "m.degree_days_days AS dd_n FROM monthly_stats AS m"
+            + (f" WHERE {in_stations.replace('s.', 'm.')}" if stations else "")
         )
-        join = f"LEFT JOIN LATERAL ({source}) AS a ON true"
+        join = (
+            f"LEFT JOIN ({source}) AS a ON a.station_id = g.station_id AND a.month = g.period_start"
+        )
     elif summed == "seasons":
         # A whole season is its season_stats row; one the range clips (the first or the
         # last) adds its monthly rows.
@@ -323,10 +324,12 @@ def _figures_sql(period: Period, summed: Source, stations: bool) -> str:
         f"{_figure('a.gdd', n['dd_n'], f'{days} - a.dd_n')} AS gdd, "
         f"{_figure('a.edd', n['dd_n'], f'{days} - a.dd_n')} AS edd, "
         f"{n['dd_n']} AS degree_days_days "
-        # The grid sorted on its own, narrow: the joins keep its order, so the list's
-        # ORDER BY sorts nothing wide.
+        # The grid sorted on its own, narrow: a join that keeps its order meets the ORDER
+        # BY without sorting anything wide. The list's own ORDER BY, outside this WITH
+        # query, does not see that order: hence this one.
         "FROM (SELECT s.station_id, s.state, p.period_start, p.period_end "
         f"FROM {_OBSERVED} CROSS JOIN periods AS p {where_station} ORDER BY 1, 3) AS g {join}"
+        + (" ORDER BY g.station_id, g.period_start" if ordered else "")
     )
 
 
@@ -389,7 +392,7 @@ def _summary_sql(period: Period, source: Source, stations: bool, anomalies: bool
         f"{_r2('f.edd')} AS edd",
         "f.degree_days_days",
     ]
-    figures = _figures_sql(period, source, stations)
+    figures = _figures_sql(period, source, stations, ordered=True)
     if not anomalies:
         return f"SELECT {', '.join(columns)} FROM ({figures}) AS f"
     columns += [
