@@ -69,9 +69,11 @@ _BASE, _CAP, _B = (
     "CAST(:gdd_cap_t AS float8)",
     "CAST(:edd_t AS float8)",
 )
-# Modified (86/50) growing degree days: each temperature clamped to [base, cap].
+# Modified (86/50) growing degree days: each temperature clamped to [base, cap]. The sum
+# of the two clamped values does not depend on which is the maximum, so GDD skips the swap.
+_MAX, _MIN = "CAST(o.max_temp AS float8)", "CAST(o.min_temp AS float8)"
 _GDD = (
-    f"(least(greatest({_HI}, {_BASE}), {_CAP}) + least(greatest({_LO}, {_BASE}), {_CAP})) / 2"
+    f"(least(greatest({_MAX}, {_BASE}), {_CAP}) + least(greatest({_MIN}, {_BASE}), {_CAP})) / 2"
     f" - {_BASE}"
 )
 # Single sine (Baskerville and Emin, 1969) above the threshold b, with M the mean and A
