@@ -249,9 +249,12 @@ _OBSERVED = (
 
 
 @cache
-def _figures_sql(period: Period, summed: Source, stations: bool, ordered: bool = False) -> str:
+def _figures_sql(
+    period: Period, summed: Source, stations: bool, *, ordered: bool = False, listed: bool = True
+) -> str:
     """Per station and period: the unrounded figures (°C, mm, °C·days) and day counts,
-    ``ordered`` by station and period.
+    ``ordered`` by station and period; every station and period when ``listed``, else
+    only those with data (from monthly or season rows: the others' figures are NULL).
 
     From monthly rows, one pass groups them by period (an index range scan by station or
     by month); from season rows, one row per whole season; from observations, each
@@ -317,6 +320,19 @@ def _figures_sql(period: Period, summed: Source, stations: bool, ordered: bool =
     max_c = _figure(_tenths("a.max_sum") + " / a.max_n", n["max_n"], f"{days} - a.max_n")
     min_c = _figure(_tenths("a.min_sum") + " / a.min_n", n["min_n"], f"{days} - a.min_n")
     prcp_mm = _figure(_tenths("a.prcp_sum"), n["prcp_n"], f"{days} - a.prcp_n")
+    # The grid sorted on its own, narrow: a join that keeps its order meets the ORDER BY
+    # without sorting anything wide. The list's own ORDER BY, outside this WITH query, does
+    # not see that order: hence this one.
+    grid = (
+        "(SELECT s.station_id, s.state, p.period_start, p.period_end "
+        f"FROM {_OBSERVED} CROSS JOIN periods AS p {where_station} ORDER BY 1, 3) AS g {join}"
+    )
+    if not listed:
+        grid = (
+            f"({source}) AS a JOIN (SELECT st.station_id, st.state, p.period_start, "
+            "p.period_end FROM stations AS st CROSS JOIN periods AS p) AS g "
+            "ON g.station_id = a.station_id AND g.period_start = a.period_start"
+        )
     return (
         f"WITH bounds AS (SELECT {_FIRST} AS lo, {_LAST} AS hi), periods AS ({_PERIODS[period]}) "
         f"SELECT g.station_id, g.state, g.period_start, g.period_end, {days} AS days, "
@@ -325,12 +341,7 @@ def _figures_sql(period: Period, summed: Source, stations: bool, ordered: bool =
         f"{max_c} AS max_c, {min_c} AS min_c, {prcp_mm} AS prcp_mm, "
         f"{_figure('a.gdd', n['dd_n'], f'{days} - a.dd_n')} AS gdd, "
         f"{_figure('a.edd', n['dd_n'], f'{days} - a.dd_n')} AS edd, "
-        f"{n['dd_n']} AS degree_days_days "
-        # The grid sorted on its own, narrow: a join that keeps its order meets the ORDER
-        # BY without sorting anything wide. The list's own ORDER BY, outside this WITH
-        # query, does not see that order: hence this one.
-        "FROM (SELECT s.station_id, s.state, p.period_start, p.period_end "
-        f"FROM {_OBSERVED} CROSS JOIN periods AS p {where_station} ORDER BY 1, 3) AS g {join}"
+        f"{n['dd_n']} AS degree_days_days FROM {grid}"
         + (" ORDER BY g.station_id, g.period_start" if ordered else "")
     )
 
@@ -592,7 +603,8 @@ SEASON_YIELD_COLUMNS = (
 
 @cache
 def _season_yield_paged(source: Source, states: bool) -> _Paged:
-    figures = _figures_sql("season", source, False)
+    # A station-season without data adds nothing to a mean.
+    figures = _figures_sql("season", source, False, listed=source == "observations")
     state = "AND f.state = ANY(CAST(:state AS text[]))" if states else ""
 
     def mean(value: str, name: str, count: str) -> str:
