@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -98,6 +99,15 @@ async def test_runtime_role_uses_the_schema_the_migration_role_owns(
         await conn.execute("INSERT INTO stations (station_id) VALUES ('USC00000001')")
         assert await conn.fetchval("SELECT count(*) FROM stations") == 1
         await conn.execute("CREATE TEMP TABLE staging (LIKE observations)")
+        # The trigger on monthly_stats writes season_stats as the runtime role.
+        await conn.execute(
+            "INSERT INTO monthly_stats (station_id, month, max_temp_days, min_temp_days, "
+            "precipitation_days, degree_days_days, gdd) "
+            "VALUES ('USC00000001', '2012-07-01', 31, 31, 31, 31, 450.5)"
+        )
+        assert await conn.fetchval("SELECT gdd FROM season_stats") == Decimal("450.5")
+        await conn.execute("DELETE FROM monthly_stats")
+        await conn.execute("DELETE FROM season_stats")
         await conn.execute("DELETE FROM stations")
         for statement in (
             "CREATE TABLE intruder (id int)",

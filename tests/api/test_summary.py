@@ -75,6 +75,34 @@ async def test_years_seasons_and_all(
         assert all(i["avg_max_temp_c"] is None for i in got)
 
 
+@pytest.mark.parametrize("station_id", [None, STATIONS[1]])
+async def test_default_seasons_whole_and_clipped_by_the_range(
+    client: AsyncClient, stations: dict[str, Any], station_id: str | None
+) -> None:
+    """A whole default season reads its season row; one the range clips, its months."""
+    extra = {} if station_id is None else {"station_id": station_id}
+    got = await items(
+        client,
+        "/api/weather/summary",
+        period="season",
+        start_date="1985-06-01",
+        end_date="1986-12-31",
+        **extra,
+    )
+    seasons = [
+        (dt.date(1985, 6, 1), dt.date(1985, 9, 30)),
+        (dt.date(1986, 4, 1), dt.date(1986, 9, 30)),
+    ]
+    listed = [station_id] if station_id else sorted(STATIONS)
+    assert [(i["station_id"], i["period_start"], i["period_end"]) for i in got] == [
+        (s, start.isoformat(), end.isoformat()) for s in listed for start, end in seasons
+    ]
+    for item in got:
+        start, end = (dt.date.fromisoformat(item[k]) for k in ("period_start", "period_end"))
+        expected = summary(stations[item["station_id"]], start, end)
+        assert not mismatches(expected, item, FIGURES), (item["station_id"], start)
+
+
 async def test_custom_parameters_compute_from_the_days(
     client: AsyncClient, stations: dict[str, Any]
 ) -> None:
@@ -149,7 +177,11 @@ async def test_normals_are_exact(client: AsyncClient, stations: dict[str, Any]) 
 
 @pytest.mark.parametrize(
     "params",
-    [{}, {"season_start": "05-01", "season_end": "08-31", "gdd_base_c": 9, "max_missing": 3}],
+    [
+        {},
+        {"season_start": "05-01", "season_end": "08-31", "gdd_base_c": 9, "max_missing": 3},
+        {"state": ["NE", "OH"]},  # the default season's rows, two of the three stations
+    ],
 )
 async def test_yield_beside_the_season(
     client: AsyncClient, stations: dict[str, Any], params: dict[str, Any]
@@ -163,7 +195,9 @@ async def test_yield_beside_the_season(
         year = item["year"]
         assert item["corn_grain_yield_kt"] == YIELDS[year]
         seasons = [
-            summary(s, dt.date(year, *start), dt.date(year, *end), p) for s in stations.values()
+            summary(days, dt.date(year, *start), dt.date(year, *end), p)
+            for station_id, days in stations.items()
+            if "state" not in params or station_id in (STATIONS[1], STATIONS[2])
         ]
         for figure, count in (
             ("gdd", "gdd_stations"),

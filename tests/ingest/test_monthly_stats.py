@@ -1,5 +1,5 @@
-"""monthly_stats: committed with each load, kept right by corrections, and filled from the
-observations of a database migrated from before it existed."""
+"""monthly_stats and season_stats: committed with each load, kept right by corrections, and
+filled from the observations of a database migrated from before they existed."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.climate_reference import read_stations, summary
 from tests.conftest import create_database, drop_database, settings_for
 from tests.sample import STATIONS, write_sample
+from weather_api.db.climate import MONTHLY_REFRESH_SQL
+from weather_api.db.climate import default_degree_day_params as default_params
 from weather_api.db.engine import alembic_config, create_engine
 from weather_api.ingest.loader import Loader
 from weather_api.ingest.sources import SourceLimits
@@ -44,33 +46,51 @@ async def monthly(engine: AsyncEngine) -> dict[tuple[str, dt.date], dict[str, An
         return {(r["station_id"], r["month"]): dict(r) for r in result.mappings()}
 
 
+async def seasons(engine: AsyncEngine) -> dict[tuple[str, int], dict[str, Any]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(text("SELECT * FROM season_stats"))
+        return {(r["station_id"], r["year"]): dict(r) for r in result.mappings()}
+
+
+def _row(days: dict[dt.date, Any], first: dt.date, last: dt.date) -> dict[str, Any]:
+    """A stored row of the days first to last, from the raw days."""
+    s = summary(days, first, last)
+    in_period = [v for d, v in days.items() if first <= d <= last]
+    sums = [sum(v[i] or 0 for v in in_period if v[i] is not None) for i in range(3)]
+    return {
+        "max_temp_days": s["max_temp_days"],
+        "min_temp_days": s["min_temp_days"],
+        "precipitation_days": s["precipitation_days"],
+        "degree_days_days": s["degree_days_days"],
+        "max_temp_sum": sums[0] if s["max_temp_days"] else None,
+        "min_temp_sum": sums[1] if s["min_temp_days"] else None,
+        "precipitation_sum": sums[2] if s["precipitation_days"] else None,
+        "gdd": s["gdd"],
+        "edd": s["edd"],
+    }
+
+
 def expected(root: Path) -> dict[tuple[str, dt.date], dict[str, Any]]:
     """Every station-month with a row in the files, from the raw days."""
     out = {}
     for station_id, days in read_stations(root).items():
         for first in sorted({d.replace(day=1) for d in days}):
             last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
-            s = summary(days, first, last)
-            in_month = [v for d, v in days.items() if first <= d <= last]
-            sums = [sum(v[i] or 0 for v in in_month if v[i] is not None) for i in range(3)]
-            out[(station_id, first)] = {
-                "max_temp_days": s["max_temp_days"],
-                "min_temp_days": s["min_temp_days"],
-                "precipitation_days": s["precipitation_days"],
-                "degree_days_days": s["degree_days_days"],
-                "max_temp_sum": sums[0] if s["max_temp_days"] else None,
-                "min_temp_sum": sums[1] if s["min_temp_days"] else None,
-                "precipitation_sum": sums[2] if s["precipitation_days"] else None,
-                "gdd": s["gdd"],
-                "edd": s["edd"],
-            }
+            out[(station_id, first)] = _row(days, first, last)
     return out
 
 
-def assert_matches(
-    stored: dict[tuple[str, dt.date], dict[str, Any]],
-    wanted: dict[tuple[str, dt.date], dict[str, Any]],
-) -> None:
+def expected_seasons(root: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """Every station-year with a row from April to September in the files, its default
+    season from the raw days."""
+    out = {}
+    for station_id, days in read_stations(root).items():
+        for year in sorted({d.year for d in days if 4 <= d.month <= 9}):
+            out[(station_id, year)] = _row(days, dt.date(year, 4, 1), dt.date(year, 9, 30))
+    return out
+
+
+def assert_matches(stored: dict[Any, dict[str, Any]], wanted: dict[Any, dict[str, Any]]) -> None:
     assert stored.keys() == wanted.keys()
     for key, values in wanted.items():
         for name in _COLUMNS:
@@ -87,17 +107,49 @@ async def test_loads_and_corrections_keep_monthly_stats_right(
     root = write_sample(tmp_path / "data")
     await load(engine, root)
     assert_matches(await monthly(engine), expected(root))
+    assert_matches(await seasons(engine), expected_seasons(root))
     path = root / "wx_data" / f"{STATIONS[1]}.txt"
     lines = path.read_text().splitlines()
-    for i in (0, 40, 400):  # a hot day, a missing minimum, no precipitation
+    for i in (0, 40, 400, 500):  # a hot day, a missing minimum, no precipitation, in season
         date, *_ = lines[i].split("\t")
         lines[i] = "\t".join([date, "  351", "-9999", "    0"])
-    lines.append("19870101\t   10\t    5\t    0")  # a new month
+    # A new month, and a new season
+    lines += ["19870101\t   10\t    5\t    0", "19870715\t  340\t  200\t    3"]
     path.write_text("\n".join(lines) + "\n")
     await load(engine, root)
     stored = await monthly(engine)
     assert stored[(STATIONS[1], dt.date(1987, 1, 1))]["max_temp_days"] == 1
     assert_matches(stored, expected(root))
+    stored_seasons = await seasons(engine)
+    assert stored_seasons[(STATIONS[1], 1987)]["degree_days_days"] == 1
+    assert_matches(stored_seasons, expected_seasons(root))
+
+
+async def test_a_writer_that_knows_only_monthly_stats_keeps_season_stats_right(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Code at 0005 (after a rollback) loads by refreshing monthly_stats alone: season_stats
+    follows whatever writes the monthly rows."""
+    root = write_sample(tmp_path / "data")
+    await load(engine, root)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE observations SET max_temp = 351, min_temp = 222 "
+                "WHERE station_id = :s AND date BETWEEN '1986-06-10' AND '1986-06-20'"
+            ),
+            {"s": STATIONS[0]},
+        )
+        await conn.execute(text(MONTHLY_REFRESH_SQL.format(stations="")), default_params())
+    days = read_stations(root)[STATIONS[0]]
+    for day in range(10, 21):
+        days[dt.date(1986, 6, day)] = (351, 222, days[dt.date(1986, 6, day)][2])
+    season = _row(days, dt.date(1986, 4, 1), dt.date(1986, 9, 30))
+    assert_matches(
+        {1986: (await seasons(engine))[(STATIONS[0], 1986)]},
+        {1986: season},
+    )
+    assert season != expected_seasons(root)[(STATIONS[0], 1986)]
 
 
 async def test_the_migration_fills_monthly_stats_from_stored_observations(
@@ -128,6 +180,29 @@ async def test_the_migration_fills_monthly_stats_from_stored_observations(
             15.0,
         )  # (min(34, 30) + 20) / 2 - 10
         assert row["edd"] > 0
+    finally:
+        await engine.dispose()
+        await drop_database(server_url, url)
+
+
+async def test_the_migration_fills_season_stats_from_stored_monthly_stats(
+    server_url: str, tmp_path: Path
+) -> None:
+    """A database loaded at 0005, then migrated: the backfill matches the raw days."""
+    root = write_sample(tmp_path / "data")
+    url = await create_database(server_url)
+    engine = create_engine(url, settings_for(url), pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(
+                lambda sync: command.upgrade(alembic_config(connection=sync), "0005")
+            )
+        await load(engine, root)
+        async with engine.begin() as conn:
+            await conn.run_sync(
+                lambda sync: command.upgrade(alembic_config(connection=sync), "head")
+            )
+        assert_matches(await seasons(engine), expected_seasons(root))
     finally:
         await engine.dispose()
         await drop_database(server_url, url)

@@ -2,8 +2,10 @@
 
 ``monthly_stats`` holds per station and month the sums (in stored tenths), the days each
 stands on and the degree days with default parameters; the loader refreshes it with the
-yearly stats. A summary whose periods are whole months and whose degree-day parameters
-are the defaults adds monthly rows; any other one aggregates observations, in SQL.
+yearly stats. ``season_stats`` holds the same per station and default season, kept by a
+trigger on ``monthly_stats``. A summary whose periods are whole months and whose
+degree-day parameters are the defaults adds monthly rows (the default season: season
+rows); any other one aggregates observations, in SQL.
 
 Missing days of a variable in a period are its calendar days without a value for it, so
 they are ``days - <variable>_days``: days with no row count as missing."""
@@ -45,8 +47,11 @@ from weather_api.db.queries import (
 from weather_api.db.units import Units, measure, served_name, served_names
 
 Period = Literal["month", "year", "season", "all"]
+# What a summary adds up: days, monthly rows, or the default season's rows.
+Source = Literal["observations", "months", "seasons"]
 GDD_BASE_C, GDD_CAP_C, EDD_THRESHOLD_C = 10.0, 30.0, 29.0
-SEASON = ((4, 1), (9, 30))
+SEASON = ((4, 1), (9, 30))  # season_stats sums it (migration 0006)
+_SEASON_DAYS = (dt.date(2001, *SEASON[1]) - dt.date(2001, *SEASON[0])).days + 1
 NORMALS_MAX_MISSING = 5
 NORMALS_MIN_SHARE = 0.8  # WMO: a normal needs 80% of its years
 
@@ -67,9 +72,11 @@ _BASE, _CAP, _B = (
     "CAST(:gdd_cap_t AS float8)",
     "CAST(:edd_t AS float8)",
 )
-# Modified (86/50) growing degree days: each temperature clamped to [base, cap].
+# Modified (86/50) growing degree days: each temperature clamped to [base, cap]. The sum
+# of the two clamped values does not depend on which is the maximum, so GDD skips the swap.
+_MAX, _MIN = "CAST(o.max_temp AS float8)", "CAST(o.min_temp AS float8)"
 _GDD = (
-    f"(least(greatest({_HI}, {_BASE}), {_CAP}) + least(greatest({_LO}, {_BASE}), {_CAP})) / 2"
+    f"(least(greatest({_MAX}, {_BASE}), {_CAP}) + least(greatest({_MIN}, {_BASE}), {_CAP})) / 2"
     f" - {_BASE}"
 )
 # Single sine (Baskerville and Emin, 1969) above the threshold b, with M the mean and A
@@ -245,26 +252,54 @@ _OBSERVED = (
 
 
 @cache
-def _figures_sql(period: Period, months: bool, stations: bool) -> str:
-    """Per station and period: the unrounded figures (°C, mm, °C·days) and day counts.
+def _figures_sql(
+    period: Period, summed: Source, stations: bool, *, ordered: bool = False, listed: bool = True
+) -> str:
+    """Per station and period: the unrounded figures (°C, mm, °C·days) and day counts,
+    ``ordered`` by station and period; every station and period when ``listed``, else
+    only those with data (from monthly or season rows: the others' figures are NULL).
 
     From monthly rows, one pass groups them by period (an index range scan by station or
-    by month); from observations, each station-period is an index range scan."""
+    by month); from season rows, one row per whole season; from observations, each
+    station-period is an index range scan."""
     in_stations = "s.station_id = ANY(CAST(:station_id AS text[]))"
     where_station = f"WHERE {in_stations}" if stations else ""
+    months = summed == "months"
     if months and period == "month":
-        # A month is its own period: its row, found by primary key in the grid's order.
+        # A month is its own period: its row, by primary key. Ordered, the grid and the
+        # table's key merge in one pass (a few stations: a lookup per month).
         source = (
-            "SELECT m.max_temp_sum AS max_sum, "
+            "SELECT m.station_id, m.month, m.max_temp_sum AS max_sum, "
             "m.max_temp_days AS max_n, m.min_temp_sum AS min_sum, m.min_temp_days AS min_n, "
             "m.precipitation_sum AS prcp_sum, m.precipitation_days AS prcp_n, m.gdd, m.edd, "
-            "m.degree_days_days AS dd_n FROM monthly_stats AS m "
-            "WHERE m.station_id = g.station_id AND m.month = g.period_start "
-            # A fence: pulled up into a hash join, the rows would lose the grid's order and
-            # be sorted again, wide.
-            "OFFSET 0"
+            "m.degree_days_days AS dd_n FROM monthly_stats AS m"
+            + (f" WHERE {in_stations.replace('s.', 'm.')}" if stations else "")
         )
-        join = f"LEFT JOIN LATERAL ({source}) AS a ON true"
+        join = (
+            f"LEFT JOIN ({source}) AS a ON a.station_id = g.station_id AND a.month = g.period_start"
+        )
+    elif summed == "seasons":
+        # A whole season is its season_stats row; one the range clips (the first or the
+        # last) adds its monthly rows.
+        length = "(p.period_end - p.period_start + 1)"
+        row = ", ".join(
+            f"t.{c} AS {name}" for c, (name, _) in zip(_MONTHLY_COLUMNS, _AGGREGATES, strict=True)
+        )
+        source = (
+            f"SELECT t.station_id, p.period_start, {row} FROM periods AS p "
+            "JOIN season_stats AS t ON t.year = CAST(date_part('year', p.period_start) AS int) "
+            f"WHERE {length} = {_SEASON_DAYS}"
+            + (f" AND {in_stations.replace('s.', 't.')}" if stations else "")
+            + f" UNION ALL SELECT m.station_id, p.period_start, {_FROM_MONTHS} "
+            "JOIN periods AS p ON m.month BETWEEN p.period_start AND p.period_end "
+            f"WHERE {length} < {_SEASON_DAYS}"
+            + (f" AND {in_stations.replace('s.', 'm.')}" if stations else "")
+            + " GROUP BY 1, 2"
+        )
+        join = (
+            f"LEFT JOIN ({source}) AS a ON a.station_id = g.station_id "
+            "AND a.period_start = g.period_start"
+        )
     elif months:
         source = (
             f"SELECT m.station_id, {_MONTH_PERIOD[period]} AS period_start, {_FROM_MONTHS}, "
@@ -288,6 +323,19 @@ def _figures_sql(period: Period, months: bool, stations: bool) -> str:
     max_c = _figure(_tenths("a.max_sum") + " / a.max_n", n["max_n"], f"{days} - a.max_n")
     min_c = _figure(_tenths("a.min_sum") + " / a.min_n", n["min_n"], f"{days} - a.min_n")
     prcp_mm = _figure(_tenths("a.prcp_sum"), n["prcp_n"], f"{days} - a.prcp_n")
+    # The grid sorted on its own, narrow: a join that keeps its order meets the ORDER BY
+    # without sorting anything wide. The list's own ORDER BY, outside this WITH query, does
+    # not see that order: hence this one.
+    grid = (
+        "(SELECT s.station_id, s.state, p.period_start, p.period_end "
+        f"FROM {_OBSERVED} CROSS JOIN periods AS p {where_station} ORDER BY 1, 3) AS g {join}"
+    )
+    if not listed:
+        grid = (
+            f"({source}) AS a JOIN (SELECT st.station_id, st.state, p.period_start, "
+            "p.period_end FROM stations AS st CROSS JOIN periods AS p) AS g "
+            "ON g.station_id = a.station_id AND g.period_start = a.period_start"
+        )
     return (
         f"WITH bounds AS (SELECT {_FIRST} AS lo, {_LAST} AS hi), periods AS ({_PERIODS[period]}) "
         f"SELECT g.station_id, g.state, g.period_start, g.period_end, {days} AS days, "
@@ -296,11 +344,8 @@ def _figures_sql(period: Period, months: bool, stations: bool) -> str:
         f"{max_c} AS max_c, {min_c} AS min_c, {prcp_mm} AS prcp_mm, "
         f"{_figure('a.gdd', n['dd_n'], f'{days} - a.dd_n')} AS gdd, "
         f"{_figure('a.edd', n['dd_n'], f'{days} - a.dd_n')} AS edd, "
-        f"{n['dd_n']} AS degree_days_days "
-        # The grid sorted on its own, narrow: the joins keep its order, so the list's
-        # ORDER BY sorts nothing wide.
-        "FROM (SELECT s.station_id, s.state, p.period_start, p.period_end "
-        f"FROM {_OBSERVED} CROSS JOIN periods AS p {where_station} ORDER BY 1, 3) AS g {join}"
+        f"{n['dd_n']} AS degree_days_days FROM {grid}"
+        + (" ORDER BY g.station_id, g.period_start" if ordered else "")
     )
 
 
@@ -364,7 +409,7 @@ _YEARS = (
 
 @cache
 def _summary_sql(
-    period: Period, months: bool, stations: bool, anomalies: bool, units: Units
+    period: Period, source: Source, stations: bool, anomalies: bool, units: Units
 ) -> str:
     columns = [
         "f.station_id",
@@ -381,7 +426,7 @@ def _summary_sql(
         _served("edd", "f.edd", units),
         "f.degree_days_days",
     ]
-    figures = _figures_sql(period, months, stations)
+    figures = _figures_sql(period, source, stations, ordered=True)
     if not anomalies:
         return f"SELECT {', '.join(columns)} FROM ({figures}) AS f"
     columns += [
@@ -439,10 +484,10 @@ ANOMALY_COLUMNS = (
 
 @cache
 def _summary_paged(
-    period: Period, months: bool, stations: bool, anomalies: bool, units: Units
+    period: Period, source: Source, stations: bool, anomalies: bool, units: Units
 ) -> _Paged:
     names = served_names(SUMMARY_COLUMNS + (ANOMALY_COLUMNS if anomalies else ()), units)
-    sql = _summary_sql(period, months, stations, anomalies, units)
+    sql = _summary_sql(period, source, stations, anomalies, units)
     return _paged(sql, names, ("station_id", "period_start"))
 
 
@@ -452,6 +497,26 @@ def _month_start(day: dt.date | None) -> bool:
 
 def _month_end(day: dt.date | None) -> bool:
     return day is None or day.day == calendar.monthrange(day.year, day.month)[1]
+
+
+def _source(
+    period: Period,
+    degree_days: DegreeDays,
+    season: Season,
+    start_date: dt.date | None,
+    end_date: dt.date | None,
+) -> Source:
+    """Monthly rows answer periods of whole months with default degree days; season rows,
+    the default season."""
+    months = (
+        degree_days.default
+        and _month_start(start_date)
+        and _month_end(end_date)
+        and (period != "season" or season.whole_months)
+    )
+    if not months:
+        return "observations"
+    return "seasons" if period == "season" and season == Season() else "months"
 
 
 class _ParamRepository(ListRepository):
@@ -487,14 +552,9 @@ class SummaryRepository(_ParamRepository):
         period: Period = f["period"]
         degree_days: DegreeDays = f["degree_days"]
         season: Season = f["season"]
-        months = (
-            degree_days.default
-            and _month_start(f["start_date"])
-            and _month_end(f["end_date"])
-            and (period != "season" or season.whole_months)
-        )
+        source = _source(period, degree_days, season, f["start_date"], f["end_date"])
         stations = bool(f["station_id"])
-        paged = _summary_paged(period, months, stations, bool(f["anomalies"]), self.units)
+        paged = _summary_paged(period, source, stations, bool(f["anomalies"]), self.units)
         params = {
             "start_date": f["start_date"],
             "end_date": f["end_date"],
@@ -571,8 +631,9 @@ SEASON_YIELD_COLUMNS = (
 
 
 @cache
-def _season_yield_paged(months: bool, states: bool, units: Units) -> _Paged:
-    figures = _figures_sql("season", months, False)
+def _season_yield_paged(source: Source, states: bool, units: Units) -> _Paged:
+    # A station-season without data adds nothing to a mean.
+    figures = _figures_sql("season", source, False, listed=source == "observations")
     state = "AND f.state = ANY(CAST(:state AS text[]))" if states else ""
 
     def mean(value: str, name: str, count: str) -> str:
@@ -612,7 +673,7 @@ class SeasonYieldRepository(_ParamRepository):
         degree_days: DegreeDays = f["degree_days"]
         season: Season = f["season"]
         paged = _season_yield_paged(
-            degree_days.default and season.whole_months, bool(f["state"]), self.units
+            _source("season", degree_days, season, None, None), bool(f["state"]), self.units
         )
         params = {
             "start_year": f["start_year"],

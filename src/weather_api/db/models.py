@@ -153,6 +153,26 @@ class MonthlyStats(Base):
     edd: Mapped[float | None] = mapped_column(Double, comment="EDD above 29 °C, °C·days")
 
 
+class SeasonStats(Base):
+    """Per station and year, ``monthly_stats`` summed over the default season (April to
+    September): what the default season's summaries and the yield beside them read. A
+    trigger on ``monthly_stats`` keeps it right (migration 0006)."""
+
+    __tablename__ = "season_stats"
+
+    station_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    year: Mapped[int] = mapped_column(SmallInteger, primary_key=True, index=True)
+    max_temp_sum: Mapped[int | None] = mapped_column(Integer, comment="tenths of °C")
+    max_temp_days: Mapped[int] = mapped_column(SmallInteger)
+    min_temp_sum: Mapped[int | None] = mapped_column(Integer, comment="tenths of °C")
+    min_temp_days: Mapped[int] = mapped_column(SmallInteger)
+    precipitation_sum: Mapped[int | None] = mapped_column(Integer, comment="tenths of mm")
+    precipitation_days: Mapped[int] = mapped_column(SmallInteger)
+    gdd: Mapped[Decimal | None] = mapped_column(Numeric, comment="GDD 10/30 °C, °C·days")
+    edd: Mapped[float | None] = mapped_column(Double, comment="EDD above 29 °C, °C·days")
+    degree_days_days: Mapped[int] = mapped_column(SmallInteger)
+
+
 class CornYield(Base):
     __tablename__ = "corn_yields"
 
