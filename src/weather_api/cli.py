@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:  # imported where used: the loader's worker processes re-import this module
     from weather_api.ingest.loader import LoadSummary
@@ -234,4 +234,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"weather-api: invalid configuration: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    return int(args.handler(args, settings))
+    code = int(args.handler(args, settings))
+    if args.command == "load":
+        _exit(code)
+    return code
+
+
+def _exit(code: int) -> NoReturn:
+    """End a command without the interpreter's teardown, which freed every module the load
+    imported and took longer than a whole re-run. What matters of a normal exit is done
+    first: the parsing worker is joined, exit handlers run (they stop an embedded PostgreSQL
+    this process started, and flush the logs) and the output is flushed. The load's
+    database connections were closed when it ended."""
+    import atexit
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

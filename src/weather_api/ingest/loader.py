@@ -466,10 +466,17 @@ class Loader:
                 await conn.commit()
                 pending: deque[tuple[DataFile, Future[Prepared | Unchanged]]] = deque()
                 queue = iter(found.files)
+                submitting = True
                 while True:
-                    while len(pending) < _LOOKAHEAD and (file := next(queue, None)):
-                        future = pool.submit(prepare, file.path, file.name, file.kind, known)
-                        pending.append((file, future))
+                    while submitting and len(pending) < _LOOKAHEAD:
+                        if (file := next(queue, None)) is None:
+                            # The worker exits once it has parsed the last file, while the
+                            # last batches are stored, not after them.
+                            pool.shutdown(wait=False)
+                            submitting = False
+                        else:
+                            future = pool.submit(prepare, file.path, file.name, file.kind, known)
+                            pending.append((file, future))
                     if not pending:
                         break
                     await self._batch(conn, await _next_batch(pending), summary)
