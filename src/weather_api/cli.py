@@ -152,15 +152,13 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _stats(settings: Settings) -> int:
-    from weather_api.db.climate import refresh_monthly_stats
     from weather_api.db.engine import create_engine
-    from weather_api.db.stats import refresh_yearly_stats
+    from weather_api.db.stats import refresh_stats
 
     engine = create_engine(_primary_url(settings), settings, pool_size=1)
     try:
         async with engine.begin() as conn:
-            await refresh_monthly_stats(conn)
-            return await refresh_yearly_stats(conn)
+            return await refresh_stats(conn)
     finally:
         await engine.dispose()
 

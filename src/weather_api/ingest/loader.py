@@ -24,7 +24,6 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weather_api.db.climate import refresh_monthly_stats
 from weather_api.db.models import (
     STATE_CODES,
     UNFINISHED,
@@ -33,7 +32,7 @@ from weather_api.db.models import (
     LoadRun,
     SourceFile,
 )
-from weather_api.db.stats import refresh_yearly_stats
+from weather_api.db.stats import refresh_stats
 from weather_api.db.versions import note_change
 from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare
 from weather_api.ingest.sources import (
@@ -242,8 +241,7 @@ async def _store_observations(conn: AsyncConnection, files: Sequence[Prepared]) 
         inserted += merged
     # Every station of the batch, changed or not: cheap, and it also repairs the stats of a
     # station whose rows are in but whose stats are not.
-    await refresh_yearly_stats(conn, station_ids=ids)
-    await refresh_monthly_stats(conn, station_ids=ids)
+    await refresh_stats(conn, station_ids=ids)
     return inserted, updated
 
 
