@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:  # imported where used: the loader's worker processes re-import this module
+    from concurrent.futures import ProcessPoolExecutor
+
     from weather_api.ingest.loader import LoadSummary
     from weather_api.settings import Settings
 
@@ -102,7 +104,9 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _load(sources: list[str], settings: Settings, show_progress: bool) -> LoadSummary:
+async def _load(
+    sources: list[str], settings: Settings, show_progress: bool, worker: ProcessPoolExecutor
+) -> LoadSummary:
     from weather_api.db.engine import at_head, create_load_engine, migrate
     from weather_api.ingest.loader import Loader
     from weather_api.ingest.sources import SourceLimits
@@ -116,7 +120,7 @@ async def _load(sources: list[str], settings: Settings, show_progress: bool) -> 
         if not current:  # else alembic, its imports and its upgrade would find nothing to do
             await asyncio.to_thread(migrate, url)
         if not show_progress:
-            return await Loader(engine, limits).run(sources, trigger="cli")
+            return await Loader(engine, limits).run(sources, trigger="cli", worker=worker)
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
@@ -125,22 +129,31 @@ async def _load(sources: list[str], settings: Settings, show_progress: bool) -> 
             def advance(summary: LoadSummary) -> None:
                 bar.update(task, total=summary.files_total, completed=summary.files_done)
 
-            return await Loader(engine, limits).run(sources, trigger="cli", progress=advance)
+            return await Loader(engine, limits).run(
+                sources, trigger="cli", progress=advance, worker=worker
+            )
     finally:
         await engine.dispose()
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    from weather_api.ingest.parsing import start_worker
+
+    # First: the worker boots while the database layer and the loader are imported.
+    worker = start_worker()
     from weather_api.db.models import JobStatus
     from weather_api.ingest.loader import LoadInProgressError
     from weather_api.ingest.sources import default_sources
 
-    sources = args.sources or default_sources(settings.data_source)
     try:
-        summary = asyncio.run(_load(sources, settings, sys.stderr.isatty() and not args.json))
+        sources = args.sources or default_sources(settings.data_source)
+        progress = sys.stderr.isatty() and not args.json
+        summary = asyncio.run(_load(sources, settings, progress, worker))
     except LoadInProgressError as exc:
         print(f"weather-api load: {exc}", file=sys.stderr)
         return 3
+    finally:
+        worker.shutdown(wait=False, cancel_futures=True)  # done already, unless it failed
     if args.json:
         print(json.dumps(summary.as_dict()))
     elif summary.status != JobStatus.SUCCEEDED:

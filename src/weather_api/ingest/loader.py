@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import multiprocessing
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -34,7 +33,7 @@ from weather_api.db.models import (
 )
 from weather_api.db.stats import refresh_stats
 from weather_api.db.versions import note_change
-from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare
+from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare, start_worker
 from weather_api.ingest.sources import (
     MAX_NAME_CHARS,
     DataFile,
@@ -366,16 +365,28 @@ class Loader:
         raise LoadInProgressError(running)
 
     async def run(
-        self, sources: list[str], *, trigger: str, progress: ProgressCallback | None = None
+        self,
+        sources: list[str],
+        *,
+        trigger: str,
+        progress: ProgressCallback | None = None,
+        worker: ProcessPoolExecutor | None = None,
     ) -> LoadSummary:
         """Load ``sources``; raises LoadInProgressError if another load holds the lock."""
         claim = await self.claim(source=" ".join(map(redacted, sources)), trigger=trigger)
-        return await self.load(claim, sources, progress=progress)
+        return await self.load(claim, sources, progress=progress, worker=worker)
 
     async def load(
-        self, claim: LoadClaim, sources: list[str], *, progress: ProgressCallback | None = None
+        self,
+        claim: LoadClaim,
+        sources: list[str],
+        *,
+        progress: ProgressCallback | None = None,
+        worker: ProcessPoolExecutor | None = None,
     ) -> LoadSummary:
-        """Run a claimed load; the lock and its connection are released at the end."""
+        """Run a claimed load; the lock and its connection are released at the end.
+        ``worker``: the parsing worker, if the caller started it already (``start_worker``);
+        the load shuts it down."""
         conn, run_id = claim.conn, claim.run_id
         summary = LoadSummary(run_id=run_id, source=claim.source)
         try:
@@ -383,7 +394,7 @@ class Loader:
                 await self._save(conn, summary)
                 await conn.commit()
                 log.info("load %d started at %s: %s", run_id, summary.started_at, claim.source)
-                await self._load(conn, sources, summary, progress)
+                await self._load(conn, sources, summary, progress, worker)
             except (SourceError, OSError) as exc:
                 summary.message = bounded(printable(str(exc)))
                 log.error("load %d failed: %s", run_id, summary.message)
@@ -444,11 +455,10 @@ class Loader:
         sources: list[str],
         summary: LoadSummary,
         progress: ProgressCallback | None,
+        worker: ProcessPoolExecutor | None,
     ) -> None:
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        pool = worker or start_worker()
         try:
-            pool.submit(int)  # starts the worker now, overlapping its start-up with resolving
             async with resolve(sources, self.limits) as found:
                 for name in found.ignored:
                     log.info("ignored %s: not a station or yield file", name)
