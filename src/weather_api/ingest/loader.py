@@ -520,12 +520,14 @@ async def _next_batch(
     pending: deque[tuple[DataFile, Future[Prepared | Unchanged]]],
 ) -> list[tuple[DataFile, Parsed]]:
     """The next file, once parsed, and the parsed files after it, up to _BATCH_RECORDS rows.
-    A key seen twice (one station in two sources) ends the batch: the second copy is merged
+    Until the batch has rows to store, it waits for the next file too: files skipped or
+    rejected cost a commit of progress per batch, and a re-run skips every file. A key
+    seen twice (one station in two sources) ends the batch: the second copy is merged
     into what the first stored."""
     batch: list[tuple[DataFile, Parsed]] = []
     keys: set[str] = set()
     records = 0
-    while pending and records < _BATCH_RECORDS and (not batch or pending[0][1].done()):
+    while pending and records < _BATCH_RECORDS and (not records or pending[0][1].done()):
         file, future = pending[0]
         result: Parsed
         try:
