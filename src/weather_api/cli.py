@@ -9,9 +9,11 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:  # imported where used: the loader's worker processes re-import this module
+    from concurrent.futures import ProcessPoolExecutor
+
     from weather_api.ingest.loader import LoadSummary
     from weather_api.settings import Settings
 
@@ -102,7 +104,9 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _load(sources: list[str], settings: Settings, show_progress: bool) -> LoadSummary:
+async def _load(
+    sources: list[str], settings: Settings, show_progress: bool, worker: ProcessPoolExecutor
+) -> LoadSummary:
     from weather_api.db.engine import at_head, create_load_engine, migrate
     from weather_api.ingest.loader import Loader
     from weather_api.ingest.sources import SourceLimits
@@ -116,7 +120,7 @@ async def _load(sources: list[str], settings: Settings, show_progress: bool) -> 
         if not current:  # else alembic, its imports and its upgrade would find nothing to do
             await asyncio.to_thread(migrate, url)
         if not show_progress:
-            return await Loader(engine, limits).run(sources, trigger="cli")
+            return await Loader(engine, limits).run(sources, trigger="cli", worker=worker)
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
@@ -125,22 +129,31 @@ async def _load(sources: list[str], settings: Settings, show_progress: bool) -> 
             def advance(summary: LoadSummary) -> None:
                 bar.update(task, total=summary.files_total, completed=summary.files_done)
 
-            return await Loader(engine, limits).run(sources, trigger="cli", progress=advance)
+            return await Loader(engine, limits).run(
+                sources, trigger="cli", progress=advance, worker=worker
+            )
     finally:
         await engine.dispose()
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    from weather_api.ingest.parsing import start_worker
+
+    # First: the worker boots while the database layer and the loader are imported.
+    worker = start_worker()
     from weather_api.db.models import JobStatus
     from weather_api.ingest.loader import LoadInProgressError
     from weather_api.ingest.sources import default_sources
 
-    sources = args.sources or default_sources(settings.data_source)
     try:
-        summary = asyncio.run(_load(sources, settings, sys.stderr.isatty() and not args.json))
+        sources = args.sources or default_sources(settings.data_source)
+        progress = sys.stderr.isatty() and not args.json
+        summary = asyncio.run(_load(sources, settings, progress, worker))
     except LoadInProgressError as exc:
         print(f"weather-api load: {exc}", file=sys.stderr)
         return 3
+    finally:
+        worker.shutdown(wait=False, cancel_futures=True)  # done already, unless it failed
     if args.json:
         print(json.dumps(summary.as_dict()))
     elif summary.status != JobStatus.SUCCEEDED:
@@ -152,15 +165,13 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _stats(settings: Settings) -> int:
-    from weather_api.db.climate import refresh_monthly_stats
     from weather_api.db.engine import create_engine
-    from weather_api.db.stats import refresh_station_summaries, refresh_yearly_stats
+    from weather_api.db.stats import refresh_station_summaries, refresh_stats
 
     engine = create_engine(_primary_url(settings), settings, pool_size=1)
     try:
         async with engine.begin() as conn:
-            await refresh_monthly_stats(conn)
-            rows = await refresh_yearly_stats(conn)
+            rows = await refresh_stats(conn)
             await refresh_station_summaries(conn)
             return rows
     finally:
@@ -236,4 +247,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"weather-api: invalid configuration: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    return int(args.handler(args, settings))
+    code = int(args.handler(args, settings))
+    if args.command == "load":
+        _exit(code)
+    return code
+
+
+def _exit(code: int) -> NoReturn:
+    """End a command without the interpreter's teardown, which freed every module the load
+    imported and took longer than a whole re-run. What matters of a normal exit is done
+    first: the parsing worker is joined, exit handlers run (they stop an embedded PostgreSQL
+    this process started, and flush the logs) and the output is flushed. The load's
+    database connections were closed when it ended."""
+    import atexit
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, text
 
 from tests.conftest import create_database, drop_database, settings_for
 from weather_api.db.engine import alembic_config, create_engine
-from weather_api.db.stats import refresh_yearly_stats
+from weather_api.db.stats import refresh_stats
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
@@ -59,7 +59,7 @@ async def test_0007_summarises_the_stations_a_database_already_holds(server_url:
                     "('USC00110072', '1986-03-02', NULL, 1, 0)"
                 )
             )
-            await refresh_yearly_stats(conn)
+            await refresh_stats(conn)
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade, "0007")
             summaries = (await conn.execute(text("SELECT * FROM station_summaries"))).all()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import multiprocessing
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -24,7 +23,6 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weather_api.db.climate import refresh_monthly_stats
 from weather_api.db.models import (
     STATE_CODES,
     UNFINISHED,
@@ -35,11 +33,11 @@ from weather_api.db.models import (
 )
 from weather_api.db.stats import (
     refresh_station_summaries,
-    refresh_yearly_stats,
+    refresh_stats,
     repair_station_summaries,
 )
 from weather_api.db.versions import note_change
-from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare
+from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare, start_worker
 from weather_api.ingest.sources import (
     MAX_NAME_CHARS,
     DataFile,
@@ -246,9 +244,8 @@ async def _store_observations(conn: AsyncConnection, files: Sequence[Prepared]) 
         inserted += merged
     # Every station of the batch, changed or not: cheap, and it also repairs the stats of a
     # station whose rows are in but whose stats are not.
-    await refresh_yearly_stats(conn, station_ids=ids)
+    await refresh_stats(conn, station_ids=ids)
     await refresh_station_summaries(conn, station_ids=ids)
-    await refresh_monthly_stats(conn, station_ids=ids)
     return inserted, updated
 
 
@@ -373,16 +370,28 @@ class Loader:
         raise LoadInProgressError(running)
 
     async def run(
-        self, sources: list[str], *, trigger: str, progress: ProgressCallback | None = None
+        self,
+        sources: list[str],
+        *,
+        trigger: str,
+        progress: ProgressCallback | None = None,
+        worker: ProcessPoolExecutor | None = None,
     ) -> LoadSummary:
         """Load ``sources``; raises LoadInProgressError if another load holds the lock."""
         claim = await self.claim(source=" ".join(map(redacted, sources)), trigger=trigger)
-        return await self.load(claim, sources, progress=progress)
+        return await self.load(claim, sources, progress=progress, worker=worker)
 
     async def load(
-        self, claim: LoadClaim, sources: list[str], *, progress: ProgressCallback | None = None
+        self,
+        claim: LoadClaim,
+        sources: list[str],
+        *,
+        progress: ProgressCallback | None = None,
+        worker: ProcessPoolExecutor | None = None,
     ) -> LoadSummary:
-        """Run a claimed load; the lock and its connection are released at the end."""
+        """Run a claimed load; the lock and its connection are released at the end.
+        ``worker``: the parsing worker, if the caller started it already (``start_worker``);
+        the load shuts it down."""
         conn, run_id = claim.conn, claim.run_id
         summary = LoadSummary(run_id=run_id, source=claim.source)
         try:
@@ -390,7 +399,7 @@ class Loader:
                 await self._save(conn, summary)
                 await conn.commit()
                 log.info("load %d started at %s: %s", run_id, summary.started_at, claim.source)
-                await self._load(conn, sources, summary, progress)
+                await self._load(conn, sources, summary, progress, worker)
             except (SourceError, OSError) as exc:
                 summary.message = bounded(printable(str(exc)))
                 log.error("load %d failed: %s", run_id, summary.message)
@@ -451,11 +460,10 @@ class Loader:
         sources: list[str],
         summary: LoadSummary,
         progress: ProgressCallback | None,
+        worker: ProcessPoolExecutor | None,
     ) -> None:
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        pool = worker or start_worker()
         try:
-            pool.submit(int)  # starts the worker now, overlapping its start-up with resolving
             async with resolve(sources, self.limits) as found:
                 for name in found.ignored:
                     log.info("ignored %s: not a station or yield file", name)
@@ -480,10 +488,17 @@ class Loader:
                     note_change()
                 pending: deque[tuple[DataFile, Future[Prepared | Unchanged]]] = deque()
                 queue = iter(found.files)
+                submitting = True
                 while True:
-                    while len(pending) < _LOOKAHEAD and (file := next(queue, None)):
-                        future = pool.submit(prepare, file.path, file.name, file.kind, known)
-                        pending.append((file, future))
+                    while submitting and len(pending) < _LOOKAHEAD:
+                        if (file := next(queue, None)) is None:
+                            # The worker exits once it has parsed the last file, while the
+                            # last batches are stored, not after them.
+                            pool.shutdown(wait=False)
+                            submitting = False
+                        else:
+                            future = pool.submit(prepare, file.path, file.name, file.kind, known)
+                            pending.append((file, future))
                     if not pending:
                         break
                     await self._batch(conn, await _next_batch(pending), summary)
@@ -519,12 +534,14 @@ async def _next_batch(
     pending: deque[tuple[DataFile, Future[Prepared | Unchanged]]],
 ) -> list[tuple[DataFile, Parsed]]:
     """The next file, once parsed, and the parsed files after it, up to _BATCH_RECORDS rows.
-    A key seen twice (one station in two sources) ends the batch: the second copy is merged
+    Until the batch has rows to store, it waits for the next file too: files skipped or
+    rejected cost a commit of progress per batch, and a re-run skips every file. A key
+    seen twice (one station in two sources) ends the batch: the second copy is merged
     into what the first stored."""
     batch: list[tuple[DataFile, Parsed]] = []
     keys: set[str] = set()
     records = 0
-    while pending and records < _BATCH_RECORDS and (not batch or pending[0][1].done()):
+    while pending and records < _BATCH_RECORDS and (not records or pending[0][1].done()):
         file, future = pending[0]
         result: Parsed
         try:

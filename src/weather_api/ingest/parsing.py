@@ -11,9 +11,11 @@ import datetime as dt
 import errno
 import hashlib
 import io
+import multiprocessing
 import os
 import re
 import stat
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +66,15 @@ class Prepared:
 class Unchanged:
     key: str
     sha256: str
+
+
+def start_worker() -> ProcessPoolExecutor:
+    """The worker process that parses a load's files, started now: it boots while the
+    caller does other work (imports, the migration check, resolving sources). Spawned,
+    not forked: a fork of a process running an event loop and threads is unsafe."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    pool.submit(int)  # a pool starts its process with the first task
+    return pool
 
 
 def station_id_for(name: str) -> str:
