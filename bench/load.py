@@ -2,7 +2,10 @@
 
 The floor is one plain COPY of the same rows, from a TSV written beforehand, into a table
 of the observations' shape and primary key, on the same server with the loader's session
-settings: no loader can store the rows faster than that. The load and the re-run are the
+settings: no loader can store the rows faster than that. A second floor adds what a load
+commits with the rows: the same COPY into ``observations``, then the monthly, yearly,
+season and station aggregates of all of them in SQL, one transaction. The load and the
+re-run are the
 real command, ``weather-api load --json``, run as a subprocess whose process tree (the
 loader and its parsing worker) is polled for peak RSS.
 
@@ -43,6 +46,7 @@ from sqlalchemy import make_url, text
 
 from bench.common import write_section
 from weather_api.db.engine import create_load_engine, migrate, temporary_embedded
+from weather_api.db.stats import refresh_station_summaries, refresh_stats
 from weather_api.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -70,6 +74,7 @@ class Run:
 @dataclass(frozen=True)
 class Repetition:
     floor_s: float
+    aggregates_floor_s: float  # the COPY and then every aggregate a load commits with it
     load: Run
     rerun: Run
     load_average: float  # 1-minute, when the repetition started: the machine is shared
@@ -170,6 +175,27 @@ async def time_floor(url: str, tsv: Path) -> float:
     return elapsed
 
 
+async def time_floor_with_aggregates(url: str, tsv: Path) -> float:
+    """Seconds for one COPY of the TSV into ``observations`` followed by the aggregates a load
+    stores with the rows (monthly and yearly stats in one statement, the season sums by
+    trigger, the station summaries), and the commit: the floor of a loader that keeps them."""
+    engine = create_load_engine(url, Settings())
+    try:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            assert raw.driver_connection is not None  # a checked-out connection is always open
+            start = time.perf_counter()
+            await conn.execute(text("SET LOCAL synchronous_commit = off"))
+            await conn.execute(text("SET LOCAL statement_timeout = 0"))
+            await raw.driver_connection.copy_to_table("observations", source=tsv, format="text")
+            await refresh_stats(conn)
+            await refresh_station_summaries(conn)
+            await conn.commit()
+            return time.perf_counter() - start
+    finally:
+        await engine.dispose()
+
+
 def run_loader(url: str, data: Path) -> Run:
     command = [str(LOADER), "load", "--json", str(data)]
     env = os.environ | {"WEATHER_DATABASE_URL": url}
@@ -227,11 +253,14 @@ def repetition(server_url: str, data: Path, tsv: Path, rows: int) -> Repetition:
     load_average = os.getloadavg()[0]
     with fresh_database(server_url) as url:
         checkpoint()
+        aggregates_s = asyncio.run(time_floor_with_aggregates(url, tsv))
+    with fresh_database(server_url) as url:
+        checkpoint()
         floor_s = asyncio.run(time_floor(url, tsv))
         checkpoint()
         load = run_loader(url, data)
         checkpoint()
-        rep = Repetition(floor_s, load, run_loader(url, data), load_average)
+        rep = Repetition(floor_s, aggregates_s, load, run_loader(url, data), load_average)
     check(rep, rows)
     return rep
 
@@ -264,6 +293,7 @@ def table(reps: Sequence[Repetition], rows: int) -> str:
 
     floor, load = median(lambda r: r.floor_s), median(lambda r: r.load.loader_s)
     wall = median(lambda r: r.load.wall_s)
+    aggregates = median(lambda r: r.aggregates_floor_s)
     rerun = median(lambda r: r.rerun.wall_s)
     rss = median(lambda r: r.load.tree_mb)
     lines = [
@@ -271,6 +301,10 @@ def table(reps: Sequence[Repetition], rows: int) -> str:
         "|---|---|---|---|---|",
         f"| Floor: one COPY of {rows:,} rows | {stat(lambda r: r.floor_s, 's')} "
         f"| {rows / floor:,.0f} | | |",
+        "| Floor with the aggregates: the COPY into observations, then the monthly, yearly, "
+        f"season and station aggregates in SQL | {stat(lambda r: r.aggregates_floor_s, 's')} "
+        f"| {rows / aggregates:,.0f} | | {aggregates / floor:.2f}x floor; the load's wall clock "
+        f"{wall / aggregates:.2f}x this |",
         f"| Full load, the loader's `duration_s` | {stat(lambda r: r.load.loader_s, 's')} "
         f"| {rows / load:,.0f} | ≤ {MAX_LOAD_TO_FLOOR}x floor | {load / floor:.2f}x floor: "
         f"{verdict(load / floor <= MAX_LOAD_TO_FLOOR)} |",
@@ -301,6 +335,10 @@ yield file), three things, each repetition in a fresh database on the same serve
   empty table with the observations' columns and primary key, with the loader's session
   settings (`synchronous_commit = off`, as the loader sets per batch), commit included.
   No loader can store the rows faster.
+- **Floor with the aggregates**: the same COPY into the empty `observations` of a fresh
+  database, then, in the same transaction, the monthly and yearly stats (one statement),
+  the season sums (by trigger) and the station summaries, over all rows at once. No loader
+  that commits these with the rows can be faster; the files are not parsed either.
 - **Full load**: `weather-api load --json {DATA}` into the freshly migrated
   database. Two targets: the loader's own `duration_s` ≤ {MAX_LOAD_TO_FLOOR}x the floor,
   and the wall clock of the command, which also counts interpreter start-up, imports and
@@ -369,7 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for number in range(1, args.repeat + 1):
                 reps.append(rep := repetition(server_url, args.data, tsv, rows))
                 print(
-                    f"repetition {number}: floor {rep.floor_s:.2f} s, load {rep.load.loader_s:.2f}"
+                    f"repetition {number}: floor {rep.floor_s:.2f} s, with the aggregates "
+                    f"{rep.aggregates_floor_s:.2f} s, load {rep.load.loader_s:.2f}"
                     f" s ({rep.load.wall_s:.2f} s wall, {rep.load.tree_mb:.0f} MB), re-run "
                     f"{rep.rerun.wall_s:.2f} s wall",
                     file=sys.stderr,
