@@ -128,12 +128,14 @@ MONTHLY_AGGREGATE_SQL = (
     + ", ".join(f"{expr} AS {name}" for name, expr in _AGGREGATES)
     + ", count(*) AS days FROM observations AS o {stations} GROUP BY 1, 2"
 )
-# Named columns: the INSERT follows the names, never the table's column order.
+# Named columns: the INSERT follows the names, never the table's column order. Rows are
+# written in key order, so that a read in key order (a summary of all stations) finds each
+# station's months together on a few pages instead of one page per row.
 MONTHLY_UPSERT_SQL = (
     f"INSERT INTO monthly_stats (station_id, month, {', '.join(_MONTHLY_COLUMNS)}) "
     "SELECT station_id, month, "
     + ", ".join(name for name, _ in _AGGREGATES)
-    + " FROM months ON CONFLICT (station_id, month) DO UPDATE SET "
+    + " FROM months ORDER BY station_id, month ON CONFLICT (station_id, month) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _MONTHLY_COLUMNS)
 )
 MONTHLY_REFRESH_SQL = f"WITH months AS ({MONTHLY_AGGREGATE_SQL}) {MONTHLY_UPSERT_SQL}"
