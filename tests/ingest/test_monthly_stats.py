@@ -125,6 +125,20 @@ async def test_loads_and_corrections_keep_monthly_stats_right(
     assert_matches(stored_seasons, expected_seasons(root))
 
 
+async def test_a_load_writes_monthly_stats_in_key_order(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A summary of all stations reads monthly_stats in key order: each station's months
+    lie together, in order, on the table's pages."""
+    await load(engine, write_sample(tmp_path / "data"))
+    async with engine.connect() as conn:
+        stored = (
+            await conn.execute(text("SELECT station_id, month FROM monthly_stats ORDER BY ctid"))
+        ).all()
+    assert len(stored) > 12
+    assert [tuple(row) for row in stored] == sorted(tuple(row) for row in stored)
+
+
 async def test_a_writer_that_knows_only_monthly_stats_keeps_season_stats_right(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:

@@ -128,12 +128,14 @@ MONTHLY_AGGREGATE_SQL = (
     + ", ".join(f"{expr} AS {name}" for name, expr in _AGGREGATES)
     + ", count(*) AS days FROM observations AS o {stations} GROUP BY 1, 2"
 )
-# Named columns: the INSERT follows the names, never the table's column order.
+# Named columns: the INSERT follows the names, never the table's column order. Rows are
+# written in key order, so that a read in key order (a summary of all stations) finds each
+# station's months together on a few pages instead of one page per row.
 MONTHLY_UPSERT_SQL = (
     f"INSERT INTO monthly_stats (station_id, month, {', '.join(_MONTHLY_COLUMNS)}) "
     "SELECT station_id, month, "
     + ", ".join(name for name, _ in _AGGREGATES)
-    + " FROM months ON CONFLICT (station_id, month) DO UPDATE SET "
+    + " FROM months ORDER BY station_id, month ON CONFLICT (station_id, month) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _MONTHLY_COLUMNS)
 )
 MONTHLY_REFRESH_SQL = f"WITH months AS ({MONTHLY_AGGREGATE_SQL}) {MONTHLY_UPSERT_SQL}"
@@ -222,12 +224,13 @@ def _tenths(value: str) -> str:
     return f"CAST({value} AS float8) / 10"
 
 
-def _figure(value: str, n: str, missing: str, scale: str = "") -> str:
-    """A figure, NULL when it stands on no day or its missing days exceed max_missing."""
-    return (
-        f"CASE WHEN {n} > 0 AND (CAST(:max_missing AS int) IS NULL OR {missing} "
-        f"<= CAST(:max_missing AS int)) THEN {value}{scale} END"
-    )
+def _figure(value: str, n: str, missing: str, max_missing: bool) -> str:
+    """A figure, NULL when it stands on no day or (given ``max_missing``) its missing days
+    exceed max_missing. A sum over no day is already NULL, and so is ``value``: without
+    max_missing the figure is ``value`` itself, with no test per row."""
+    if not max_missing:
+        return value
+    return f"CASE WHEN {n} > 0 AND {missing} <= CAST(:max_missing AS int) THEN {value} END"
 
 
 # With whole months: each monthly row's period, as the periods CTE has it (clipped).
@@ -256,11 +259,18 @@ _OBSERVED = (
 
 @cache
 def _figures_sql(
-    period: Period, summed: Source, stations: bool, *, ordered: bool = False, listed: bool = True
+    period: Period,
+    summed: Source,
+    stations: bool,
+    max_missing: bool,
+    *,
+    ordered: bool = False,
+    listed: bool = True,
 ) -> str:
     """Per station and period: the unrounded figures (°C, mm, °C·days) and day counts,
     ``ordered`` by station and period; every station and period when ``listed``, else
-    only those with data (from monthly or season rows: the others' figures are NULL).
+    only those with data (from monthly or season rows: the others' figures are NULL);
+    ``max_missing``: whether :max_missing is given (see ``_figure``).
 
     From monthly rows, one pass groups them by period (an index range scan by station or
     by month); from season rows, one row per whole season; from observations, each
@@ -284,7 +294,7 @@ def _figures_sql(
     elif summed == "seasons":
         # A whole season is its season_stats row; one the range clips (the first or the
         # last) adds its monthly rows.
-        length = "(p.period_end - p.period_start + 1)"
+        length = "p.days"
         row = ", ".join(
             f"t.{c} AS {name}" for c, (name, _) in zip(_MONTHLY_COLUMNS, _AGGREGATES, strict=True)
         )
@@ -321,32 +331,39 @@ def _figures_sql(
             "AND o.date BETWEEN g.period_start AND g.period_end"
         )
         join = f"CROSS JOIN LATERAL ({source}) AS a"
-    days = "(g.period_end - g.period_start + 1)"
     n = {k: f"coalesce(a.{k}, 0)" for k in ("max_n", "min_n", "prcp_n", "dd_n")}
-    max_c = _figure(_tenths("a.max_sum") + " / a.max_n", n["max_n"], f"{days} - a.max_n")
-    min_c = _figure(_tenths("a.min_sum") + " / a.min_n", n["min_n"], f"{days} - a.min_n")
-    prcp_mm = _figure(_tenths("a.prcp_sum"), n["prcp_n"], f"{days} - a.prcp_n")
+
+    def figure(value: str, count: str) -> str:
+        return _figure(value, n[count], f"g.days - a.{count}", max_missing)
+
+    max_c = figure(_tenths("a.max_sum") + " / a.max_n", "max_n")
+    min_c = figure(_tenths("a.min_sum") + " / a.min_n", "min_n")
+    prcp_mm = figure(_tenths("a.prcp_sum"), "prcp_n")
     # The grid sorted on its own, narrow: a join that keeps its order meets the ORDER BY
     # without sorting anything wide. The list's own ORDER BY, outside this WITH query, does
     # not see that order: hence this one.
     grid = (
-        "(SELECT s.station_id, s.state, p.period_start, p.period_end "
+        "(SELECT s.station_id, s.state, p.period_start, p.period_end, p.days "
         f"FROM {_OBSERVED} CROSS JOIN periods AS p {where_station} ORDER BY 1, 3) AS g {join}"
     )
     if not listed:
         grid = (
             f"({source}) AS a JOIN (SELECT st.station_id, st.state, p.period_start, "
-            "p.period_end FROM stations AS st CROSS JOIN periods AS p) AS g "
+            "p.period_end, p.days FROM stations AS st CROSS JOIN periods AS p) AS g "
             "ON g.station_id = a.station_id AND g.period_start = a.period_start"
         )
+    # The periods, with their lengths, computed once rather than per station.
+    periods = (
+        "periods AS MATERIALIZED (SELECT p.period_start, p.period_end, "
+        f"p.period_end - p.period_start + 1 AS days FROM ({_PERIODS[period]}) AS p)"
+    )
     return (
-        f"WITH bounds AS (SELECT {_FIRST} AS lo, {_LAST} AS hi), periods AS ({_PERIODS[period]}) "
-        f"SELECT g.station_id, g.state, g.period_start, g.period_end, {days} AS days, "
+        f"WITH bounds AS (SELECT {_FIRST} AS lo, {_LAST} AS hi), {periods} "
+        "SELECT g.station_id, g.state, g.period_start, g.period_end, g.days, "
         f"{n['max_n']} AS max_temp_days, {n['min_n']} AS min_temp_days, "
         f"{n['prcp_n']} AS precipitation_days, "
         f"{max_c} AS max_c, {min_c} AS min_c, {prcp_mm} AS prcp_mm, "
-        f"{_figure('a.gdd', n['dd_n'], f'{days} - a.dd_n')} AS gdd, "
-        f"{_figure('a.edd', n['dd_n'], f'{days} - a.dd_n')} AS edd, "
+        f"{figure('a.gdd', 'dd_n')} AS gdd, {figure('a.edd', 'dd_n')} AS edd, "
         f"{n['dd_n']} AS degree_days_days FROM {grid}"
         + (" ORDER BY g.station_id, g.period_start" if ordered else "")
     )
@@ -412,7 +429,7 @@ _YEARS = (
 
 @cache
 def _summary_sql(
-    period: Period, source: Source, stations: bool, anomalies: bool, units: Units
+    period: Period, source: Source, stations: bool, max_missing: bool, anomalies: bool, units: Units
 ) -> str:
     columns = [
         "f.station_id",
@@ -429,7 +446,7 @@ def _summary_sql(
         _served("edd", "f.edd", units),
         "f.degree_days_days",
     ]
-    figures = _figures_sql(period, source, stations, ordered=True)
+    figures = _figures_sql(period, source, stations, max_missing, ordered=True)
     if not anomalies:
         return f"SELECT {', '.join(columns)} FROM ({figures}) AS f"
     columns += [
@@ -487,10 +504,10 @@ ANOMALY_COLUMNS = (
 
 @cache
 def _summary_paged(
-    period: Period, source: Source, stations: bool, anomalies: bool, units: Units
+    period: Period, source: Source, stations: bool, max_missing: bool, anomalies: bool, units: Units
 ) -> _Paged:
     names = served_names(SUMMARY_COLUMNS + (ANOMALY_COLUMNS if anomalies else ()), units)
-    sql = _summary_sql(period, source, stations, anomalies, units)
+    sql = _summary_sql(period, source, stations, max_missing, anomalies, units)
     return _paged(sql, names, ("station_id", "period_start"))
 
 
@@ -557,7 +574,10 @@ class SummaryRepository(_ParamRepository):
         season: Season = f["season"]
         source = _source(period, degree_days, season, f["start_date"], f["end_date"])
         stations = bool(f["station_id"])
-        paged = _summary_paged(period, source, stations, bool(f["anomalies"]), self.units)
+        max_missing = f["max_missing"] is not None
+        paged = _summary_paged(
+            period, source, stations, max_missing, bool(f["anomalies"]), self.units
+        )
         params = {
             "start_date": f["start_date"],
             "end_date": f["end_date"],
@@ -634,9 +654,9 @@ SEASON_YIELD_COLUMNS = (
 
 
 @cache
-def _season_yield_paged(source: Source, states: bool, units: Units) -> _Paged:
+def _season_yield_paged(source: Source, states: bool, max_missing: bool, units: Units) -> _Paged:
     # A station-season without data adds nothing to a mean.
-    figures = _figures_sql("season", source, False, listed=source == "observations")
+    figures = _figures_sql("season", source, False, max_missing, listed=source == "observations")
     state = "AND f.state = ANY(CAST(:state AS text[]))" if states else ""
 
     def mean(value: str, name: str, count: str) -> str:
@@ -675,9 +695,9 @@ class SeasonYieldRepository(_ParamRepository):
         f = filters
         degree_days: DegreeDays = f["degree_days"]
         season: Season = f["season"]
-        paged = _season_yield_paged(
-            _source("season", degree_days, season, None, None), bool(f["state"]), self.units
-        )
+        source = _source("season", degree_days, season, None, None)
+        max_missing = f["max_missing"] is not None
+        paged = _season_yield_paged(source, bool(f["state"]), max_missing, self.units)
         params = {
             "start_year": f["start_year"],
             "end_year": f["end_year"],
