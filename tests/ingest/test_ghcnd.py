@@ -54,7 +54,7 @@ def write(tmp_path: Path, *lines: str, name: str = "ghcnd-stations.txt") -> Path
 
 
 def parse(path: Path) -> Prepared:
-    result = prepare(path, path.name, "ghcnd", {})
+    result = prepare(path, path.name, "ghcnd", None)
     assert isinstance(result, Prepared)
     return result
 
@@ -121,7 +121,7 @@ def _at(line: str, column: int, value: str) -> str:
 def test_a_bad_line_names_file_line_and_column(tmp_path: Path, bad: str, message: str) -> None:
     path = write(tmp_path, ABROAD, bad, ALEDO.replace("110072", "110073"))
     with pytest.raises(DataFileError) as caught:
-        prepare(path, "noaa/ghcnd-stations.txt", "ghcnd", {})
+        prepare(path, "noaa/ghcnd-stations.txt", "ghcnd", None)
     assert (caught.value.file, caught.value.line) == ("noaa/ghcnd-stations.txt", 2)
     assert message in caught.value.message
 

@@ -18,7 +18,7 @@ NAME = "USC00110072.txt"
 def run(tmp_path: Path, content: bytes, name: str = NAME, kind: str = "station") -> Prepared:
     path = tmp_path / "f.txt"
     path.write_bytes(content)
-    result = prepare(path, name, kind, {})
+    result = prepare(path, name, kind, None)
     assert isinstance(result, Prepared)
     return result
 
@@ -79,11 +79,9 @@ def test_unchanged_checksum_is_not_parsed(tmp_path: Path) -> None:
     path = tmp_path / NAME
     path.write_bytes(b"not even valid\n")
     with pytest.raises(DataFileError):
-        prepare(path, NAME, "station", {})
+        prepare(path, NAME, "station", None)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert prepare(path, NAME, "station", {"USC00110072": digest}) == Unchanged(
-        "USC00110072", digest
-    )
+    assert prepare(path, NAME, "station", digest) == Unchanged("USC00110072", digest)
 
 
 def test_yield_file(tmp_path: Path) -> None:
@@ -124,7 +122,7 @@ def test_random_bytes_load_or_fail_with_a_line(
     path.write_bytes(content)
     outcome: Prepared | Unchanged | DataFileError
     try:
-        outcome = prepare(path, NAME, "station", {})
+        outcome = prepare(path, NAME, "station", None)
     except DataFileError as exc:
         outcome = exc
     if isinstance(outcome, DataFileError):

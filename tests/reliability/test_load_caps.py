@@ -261,9 +261,9 @@ async def test_a_file_swapped_after_the_scan_is_not_followed(tmp_path: Path) -> 
         os.mkfifo(second.path)
         started = time.monotonic()
         with pytest.raises(DataFileError, match="cannot read: a symbolic link, which is not"):
-            prepare(first.path, first.name, first.kind, {})
+            prepare(first.path, first.name, first.kind, None)
         with pytest.raises(DataFileError, match="cannot read: not a regular file"):
-            prepare(second.path, second.name, second.kind, {})
+            prepare(second.path, second.name, second.kind, None)
         assert time.monotonic() - started < 1
     assert (sample / "wx_data").is_dir()
 

@@ -162,7 +162,7 @@ def parse(path: Path, name: str) -> Prepared | DataFileError:
     """The parser's verdict: rows or its own error, with a line that makes the file bad.
     Any other exception fails the test."""
     try:
-        result = prepare(path, name, "station", {})
+        result = prepare(path, name, "station", None)
     except DataFileError as exc:
         error = exc
     else:
@@ -177,7 +177,7 @@ def parse(path: Path, name: str) -> Prepared | DataFileError:
     prefix = path.with_suffix(".prefix")
     prefix.write_bytes(b"".join(line + b"\n" for line in text.split(b"\n")[: error.line]))
     try:
-        prepare(prefix, name, "station", {})
+        prepare(prefix, name, "station", None)
     except DataFileError:
         return error  # the lines up to the named one are bad already
     pytest.fail(f"{error}, yet its first {error.line} lines load: {content!r}")

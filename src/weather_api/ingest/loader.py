@@ -37,7 +37,14 @@ from weather_api.db.stats import (
     repair_station_summaries,
 )
 from weather_api.db.versions import note_change
-from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare, start_worker
+from weather_api.ingest.parsing import (
+    DataFileError,
+    Prepared,
+    Unchanged,
+    file_key,
+    prepare,
+    start_worker,
+)
 from weather_api.ingest.sources import (
     MAX_NAME_CHARS,
     DataFile,
@@ -497,7 +504,9 @@ class Loader:
                             pool.shutdown(wait=False)
                             submitting = False
                         else:
-                            future = pool.submit(prepare, file.path, file.name, file.kind, known)
+                            future = pool.submit(
+                                prepare, file.path, file.name, file.kind, _last(known, file)
+                            )
                             pending.append((file, future))
                     if not pending:
                         break
@@ -528,6 +537,15 @@ class Loader:
         await conn.commit()
         if valid:
             note_change()  # this process's readers fetch the new data version at once
+
+
+def _last(known: dict[str, str], file: DataFile) -> str | None:
+    """The file's checksum at its last load. Only it goes to the worker: the whole map,
+    pickled with each file, made a load of n files send n² entries."""
+    try:
+        return known.get(file_key(file.name, file.kind))
+    except DataFileError:
+        return None  # a bad name: the worker reports it with the file
 
 
 async def _next_batch(

@@ -107,19 +107,24 @@ def open_regular(path: Path) -> io.BufferedReader:
         raise
 
 
-def prepare(path: Path, name: str, kind: str, known: dict[str, str]) -> Prepared | Unchanged:
+def file_key(name: str, kind: str) -> str:
+    """The key a file's rows and checksum are stored under: its station id, or its kind."""
+    return station_id_for(name) if kind == "station" else GHCND_KEY if kind == "ghcnd" else kind
+
+
+def prepare(path: Path, name: str, kind: str, known: str | None) -> Prepared | Unchanged:
     """Read, checksum and validate one file; ``kind`` is ``station``, ``yield`` or ``ghcnd``.
 
-    ``known`` maps file keys to the checksum of their last successful load: a file that
-    still has it is reported unchanged without being parsed."""
+    ``known`` is the checksum of the file's last successful load, if any: a file that still
+    has it is reported unchanged without being parsed."""
     try:
         with open_regular(path) as stream:
             raw = stream.read()
     except OSError as exc:
         raise DataFileError(name, None, f"cannot read: {exc.strerror}") from None
     sha256 = hashlib.sha256(raw).hexdigest()
-    key = station_id_for(name) if kind == "station" else GHCND_KEY if kind == "ghcnd" else kind
-    if sha256 == known.get(key):
+    key = file_key(name, kind)
+    if sha256 == known:
         return Unchanged(key, sha256)
     text = raw.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n")
     if text and not text.endswith(b"\n"):
