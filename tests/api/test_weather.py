@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from pathlib import Path
@@ -10,8 +11,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tests.sample import STATIONS, Day, read_days
+from weather_api.db.paging import PageRequest
+from weather_api.db.queries import WeatherRepository
 
 
 def item(day: Day) -> dict[str, Any]:
@@ -186,3 +190,34 @@ async def test_bad_parameters_are_named(
     assert all(e["message"] for e in body["errors"])
     for name in bad:
         assert name.split(".")[0] in body["detail"]
+
+
+async def test_concurrent_deep_pages_build_the_buckets_once(
+    api_engine: AsyncEngine, expected: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every connection asking for a page of a new data version at once waits for one build
+    of its buckets, and gets the same page and total as an uncached repository."""
+    builds = 0
+    build = WeatherRepository._buckets
+
+    async def counted(self: WeatherRepository, *args: Any) -> Any:
+        nonlocal builds
+        builds += 1
+        return await build(self, *args)
+
+    monkeypatch.setattr(WeatherRepository, "_buckets", counted)
+    version = ("a new version", object())
+    paging = PageRequest(22, 100, None)
+
+    async def page(data_version: object) -> tuple[list[dict[str, Any]], int]:
+        async with AsyncSession(api_engine) as session:
+            return await WeatherRepository(session, data_version).page({}, paging)
+
+    pages = await asyncio.gather(*(page(version) for _ in range(8)))
+    assert builds == 1
+    uncached = await page(None)
+    assert builds == 2
+    rows = [{**row, "date": row["date"].isoformat()} for row in uncached[0]]
+    assert uncached == pages[0]
+    assert pages.count(pages[0]) == 8
+    assert (rows, uncached[1]) == (expected[2100:], 2190)

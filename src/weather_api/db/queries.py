@@ -10,14 +10,16 @@ once."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import weakref
+from array import array
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
-from itertools import repeat
+from itertools import accumulate, chain, repeat
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -40,7 +42,7 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
@@ -69,23 +71,36 @@ Rows = list[dict[str, Any]]
 AnySelect = Select[*tuple[Any, ...]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Buckets:
-    """Station-years in key order: their first key and how many rows come before them."""
+    """Station-years in key order, as flat arrays (about 14 bytes each): the rows before
+    each (``starts``, one more entry: the total), its year, and its station's index in
+    ``station_ids``."""
 
-    starts: list[int] = field(default_factory=list)
-    keys: list[tuple[str, dt.date]] = field(default_factory=list)
-    total: int = 0
+    starts: array[int]
+    years: array[int]
+    stations: array[int]
+    station_ids: list[str]
+
+    @property
+    def total(self) -> int:
+        return self.starts[-1]
+
+    def __len__(self) -> int:
+        return len(self.years)
 
 
 class _BucketCache:
-    """Least recently used buckets, bounded by their number (about 100 bytes each)."""
+    """Least recently used buckets, bounded by their number. A key's buckets are built by
+    one request at a time: concurrent requests for them (a new data version meets every
+    connection at once) wait for that build instead of each running their own."""
 
-    MAX_BUCKETS = 200_000
+    MAX_BUCKETS = 2_000_000
 
     def __init__(self) -> None:
         self._entries: OrderedDict[Hashable, _Buckets] = OrderedDict()
         self._size = 0
+        self._building: dict[Hashable, asyncio.Lock] = {}
 
     def get(self, key: Hashable) -> _Buckets | None:
         if (buckets := self._entries.get(key)) is not None:
@@ -94,11 +109,29 @@ class _BucketCache:
 
     def put(self, key: Hashable, buckets: _Buckets) -> None:
         if (old := self._entries.pop(key, None)) is not None:
-            self._size -= len(old.starts)
+            self._size -= len(old)
         self._entries[key] = buckets
-        self._size += len(buckets.starts)
+        self._size += len(buckets)
         while self._size > self.MAX_BUCKETS and len(self._entries) > 1:
-            self._size -= len(self._entries.popitem(last=False)[1].starts)
+            self._size -= len(self._entries.popitem(last=False)[1])
+
+    async def get_or_build(
+        self, key: Hashable, build: Callable[[], Awaitable[_Buckets]]
+    ) -> _Buckets:
+        if (buckets := self.get(key)) is not None:
+            return buckets
+        # Each request builds on its own session: a waiter whose builder fails or is
+        # cancelled takes the lock and builds in turn.
+        lock = self._building.setdefault(key, asyncio.Lock())
+        async with lock:
+            try:
+                if (buckets := self.get(key)) is None:
+                    buckets = await build()
+                    self.put(key, buckets)
+            finally:
+                if self._building.get(key) is lock:
+                    del self._building[key]
+        return buckets
 
 
 # One cache per engine: data versions count per database.
@@ -296,12 +329,13 @@ class WeatherRepository(ListRepository):
     async def _buckets(
         self, station_ids: Sequence[str], start: dt.date | None, end: dt.date | None
     ) -> _Buckets:
-        """Every non-empty station-year the filters select, in key order, with its first
-        day and the rows before it.
+        """Every non-empty station-year the filters select, in key order, with the rows
+        before it.
 
         Yearly stats hold each station-year's row count and commit with the data, so a few
         thousand of them replace counting and skipping millions of observations. Years cut
-        by the date range are counted in observations."""
+        by the date range are counted in observations. The database groups them by station
+        into arrays: a row per station, not per station-year, to decode."""
         ys = YearlyStats
         lo, hi = start or dt.date.min, end or dt.date.max
         first_day, last_day = func.make_date(ys.year, 1, 1), func.make_date(ys.year, 12, 31)
@@ -314,24 +348,49 @@ class WeatherRepository(ListRepository):
             .scalar_subquery()
         )
         whole_year = and_(first_day >= lo, last_day <= hi)
-        stmt = (
+        years = (
             select(
                 ys.station_id,
-                func.greatest(first_day, lo),
-                case((whole_year, ys.days), else_=cut_count),
+                ys.year,
+                case((whole_year, ys.days), else_=cut_count).label("n"),
             )
             .where(ys.year.between(lo.year, hi.year))
             .order_by(ys.station_id, ys.year)  # the primary key: no sort
         )
         if station_ids:
-            stmt = stmt.where(ys.station_id.in_(station_ids))
-        buckets = _Buckets()
-        for station_id, day, n in await (await self.session.connection()).execute(stmt):
-            if n:  # an empty bucket would share its start with the next one
-                buckets.starts.append(buckets.total)
-                buckets.keys.append((station_id, day))
-                buckets.total += n
-        return buckets
+            years = years.where(ys.station_id.in_(station_ids))
+        by_year = years.subquery()
+        # An empty bucket would share its start with the next one.
+        not_empty = by_year.c.n > 0
+        stmt = (
+            select(
+                by_year.c.station_id,
+                func.array_agg(aggregate_order_by(by_year.c.year, by_year.c.year)).filter(
+                    not_empty
+                ),
+                func.array_agg(aggregate_order_by(by_year.c.n, by_year.c.year)).filter(not_empty),
+            )
+            .group_by(by_year.c.station_id)
+            .order_by(by_year.c.station_id)
+        )
+        stations: list[str] = []
+        year_lists: list[list[int]] = []
+        counts: list[list[int]] = []
+        for station_id, station_years, station_counts in await (
+            await self.session.connection()
+        ).execute(stmt):
+            if station_years:  # NULL: no non-empty year
+                stations.append(station_id)
+                year_lists.append(station_years)
+                counts.append(station_counts)
+        return _Buckets(
+            starts=array("q", accumulate(chain.from_iterable(counts), initial=0)),
+            years=array("h", chain.from_iterable(year_lists)),
+            stations=array(
+                "i", chain.from_iterable(repeat(i, len(y)) for i, y in enumerate(year_lists))
+            ),
+            station_ids=stations,
+        )
 
     async def _locate(
         self, params: Mapping[str, Any], offset: int
@@ -339,21 +398,25 @@ class WeatherRepository(ListRepository):
         """The total, and where row ``offset`` lies: (station, first day, rows to skip).
 
         The buckets only change when a load commits, which changes ``data_version``: they
-        are kept per version (and engine), so a page at any depth costs a binary search
-        here and one short index scan."""
+        are kept per version (and engine), so a page at any depth, and its total, cost a
+        binary search here and one short index scan."""
         station_ids = params.get("station_id", [])
         start, end = params.get("start_date"), params.get("end_date")
-        key = (self.data_version, tuple(sorted(set(station_ids))), start, end)
+
+        async def build() -> _Buckets:
+            return await self._buckets(station_ids, start, end)
+
         cache = _bucket_cache(self.session) if self.data_version is not None else None
-        buckets = cache.get(key) if cache is not None else None
-        if buckets is None:
-            buckets = await self._buckets(station_ids, start, end)
-            if cache is not None:
-                cache.put(key, buckets)
+        if cache is None:
+            buckets = await build()
+        else:
+            key = (self.data_version, tuple(sorted(set(station_ids))), start, end)
+            buckets = await cache.get_or_build(key, build)
         if offset >= buckets.total:
             return buckets.total, None
         at = bisect_right(buckets.starts, offset) - 1
-        station_id, first_day = buckets.keys[at]
+        first_day = max(dt.date(buckets.years[at], 1, 1), start or dt.date.min)
+        station_id = buckets.station_ids[buckets.stations[at]]
         return buckets.total, (station_id, first_day, offset - buckets.starts[at])
 
     async def page(self, filters: Filters, paging: PageRequest) -> tuple[Rows, int]:
