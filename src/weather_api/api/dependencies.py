@@ -29,7 +29,7 @@ def get_database(request: Request) -> Database:
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).read_sessions() as session:
+    async with get_database(request).read_session() as session:
         yield session
 
 

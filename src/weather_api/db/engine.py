@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -9,8 +10,8 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +21,11 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
+    AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import await_
 
 from weather_api.settings import Settings
@@ -248,6 +251,19 @@ class Database:
         # anyway: without BEGIN and ROLLBACK a request makes two round trips fewer.
         reads = self.read_engine.execution_options(isolation_level="AUTOCOMMIT")
         self.read_sessions = async_sessionmaker(reads, expire_on_commit=False)
+        # SQLAlchemy's asyncio pool lets a request that arrives while others wait take the
+        # connection just returned: with more requests than connections, some wait seconds
+        # while the rest are fast. Turns of a FIFO semaphore (asyncio's is, since Python
+        # 3.11.1), one per connection, serve them in order of arrival.
+        pool = self.read_engine.pool
+        assert isinstance(pool, QueuePool)  # create_engine's pool
+        self._read_turns = asyncio.Semaphore(pool.size())
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A read session, once it is this caller's turn for a connection."""
+        async with self._read_turns, self.read_sessions() as session:
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
