@@ -432,6 +432,14 @@ class Loader:
         self, conn: AsyncConnection, summary: LoadSummary, status: JobStatus | None = None
     ) -> None:
         await conn.rollback()  # anything a failed file left open
+        if summary.inserted or summary.updated:
+            # The climate and station lists join these: plan them by what the load wrote,
+            # not by what they held before it (nothing, after a first load) until
+            # autovacuum gets to them.
+            await conn.execute(
+                text("ANALYZE yearly_stats, monthly_stats, season_stats, station_summaries")
+            )
+            await conn.commit()
         summary.finished_at = dt.datetime.now(dt.UTC)
         summary.duration_s = round((summary.finished_at - summary.started_at).total_seconds(), 3)
         failed = summary.files_failed or summary.message
