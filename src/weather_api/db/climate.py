@@ -348,9 +348,11 @@ def _figures_sql(
         f"FROM {_OBSERVED} CROSS JOIN periods AS p {where_station} ORDER BY 1, 3) AS g {join}"
     )
     if not listed:
+        # Stations with data are observed ones: a station list's 130,000 others would only
+        # swell the join.
         grid = (
-            f"({source}) AS a JOIN (SELECT st.station_id, st.state, p.period_start, "
-            "p.period_end, p.days FROM stations AS st CROSS JOIN periods AS p) AS g "
+            f"({source}) AS a JOIN (SELECT s.station_id, s.state, p.period_start, "
+            f"p.period_end, p.days FROM {_OBSERVED} CROSS JOIN periods AS p) AS g "
             "ON g.station_id = a.station_id AND g.period_start = a.period_start"
         )
     # The periods, with their lengths, computed once rather than per station.
