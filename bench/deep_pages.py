@@ -26,8 +26,8 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import text
 
+from bench.common import in_process_app
 from bench.load import DATA, LOADER
-from weather_api.app import create_app
 from weather_api.db.engine import create_engine, migrate, temporary_embedded
 from weather_api.settings import Settings
 
@@ -62,14 +62,7 @@ async def station_years(url: str, *, add: bool) -> int:
 
 
 async def measure(url: str, rows: int, label: str) -> None:
-    settings = Settings(
-        database_url=SecretStr(url),
-        autoload=False,
-        environment="production",
-        log_level="WARNING",
-        response_cache_bytes=0,
-    )
-    app = create_app(settings)
+    app = in_process_app(url)
     deep = f"/api/weather?page={rows // 100}&page_size=100"
     async with (
         app.router.lifespan_context(app),

@@ -24,10 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
-from weather_api.app import create_app
-from weather_api.settings import Settings
+from bench.common import in_process_app
 
 PATHS = (
     "/health",
@@ -88,14 +85,7 @@ def instructions(prefix: str) -> int:
 
 
 async def measure(url: str, calls: int, prefix: str | None) -> None:
-    settings = Settings(
-        database_url=SecretStr(url),
-        autoload=False,
-        environment="production",
-        log_level="WARNING",
-        response_cache_bytes=0,
-    )
-    app = create_app(settings)
+    app = in_process_app(url)
     async with app.router.lifespan_context(app):
         for path in PATHS:
             for _ in range(WARM_UP):

@@ -20,10 +20,8 @@ import time
 from collections.abc import Sequence
 
 from httpx import ASGITransport, AsyncClient
-from pydantic import SecretStr
 
-from weather_api.app import create_app
-from weather_api.settings import Settings
+from bench.common import in_process_app
 
 PATHS = (
     "/api/weather?page_size=1",
@@ -51,14 +49,7 @@ def _cumulative(stats: pstats.Stats, file_suffix: str, name: str) -> float:
 
 
 async def profile(url: str, paths: Sequence[str], requests: int) -> None:
-    settings = Settings(
-        database_url=SecretStr(url),
-        autoload=False,
-        environment="production",
-        log_level="WARNING",
-        response_cache_bytes=0,
-    )
-    app = create_app(settings)
+    app = in_process_app(url)
     async with (
         app.router.lifespan_context(app),
         AsyncClient(transport=ASGITransport(app=app), base_url="http://bench") as client,
