@@ -149,14 +149,20 @@ async def admin(server_url: str, sql: str) -> str:
         await conn.close()
 
 
-async def time_floor(url: str, tsv: Path) -> float:
+async def time_floor(url: str, tsv: Path, *, aggregates: bool = False) -> float:
     """Seconds for one COPY of the TSV into an empty table shaped like observations, and its
-    commit, through the loader's own engine so the session settings are the same."""
+    commit, through the loader's own engine so the session settings are the same. With
+    ``aggregates``, the COPY goes into ``observations`` itself and is followed, in the same
+    transaction, by what a load stores with the rows (monthly and yearly stats in one
+    statement, the season sums by trigger, the station summaries): the floor of a loader
+    that keeps them."""
+    table = "observations" if aggregates else "bench_floor"
     engine = create_load_engine(url, Settings())
     try:
         async with engine.connect() as conn:
-            await conn.execute(text("CREATE TABLE bench_floor (LIKE observations INCLUDING ALL)"))
-            await conn.commit()
+            if not aggregates:
+                await conn.execute(text(f"CREATE TABLE {table} (LIKE observations INCLUDING ALL)"))
+                await conn.commit()
             raw = await conn.get_raw_connection()
             assert raw.driver_connection is not None  # a checked-out connection is always open
             start = time.perf_counter()
@@ -164,36 +170,19 @@ async def time_floor(url: str, tsv: Path) -> float:
             # One statement for all rows, where the loader's statements are per batch: at 100x
             # it outlasts the load engine's statement timeout.
             await conn.execute(text("SET LOCAL statement_timeout = 0"))
-            await raw.driver_connection.copy_to_table("bench_floor", source=tsv, format="text")
+            await raw.driver_connection.copy_to_table(table, source=tsv, format="text")
+            if aggregates:
+                await refresh_stats(conn)
+                await refresh_station_summaries(conn)
             await conn.commit()
             elapsed = time.perf_counter() - start
-            # The load that follows finds the database as a fresh migration leaves it.
-            await conn.execute(text("DROP TABLE bench_floor"))
-            await conn.commit()
+            if not aggregates:
+                # The load that follows finds the database as a fresh migration leaves it.
+                await conn.execute(text(f"DROP TABLE {table}"))
+                await conn.commit()
     finally:
         await engine.dispose()
     return elapsed
-
-
-async def time_floor_with_aggregates(url: str, tsv: Path) -> float:
-    """Seconds for one COPY of the TSV into ``observations`` followed by the aggregates a load
-    stores with the rows (monthly and yearly stats in one statement, the season sums by
-    trigger, the station summaries), and the commit: the floor of a loader that keeps them."""
-    engine = create_load_engine(url, Settings())
-    try:
-        async with engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            assert raw.driver_connection is not None  # a checked-out connection is always open
-            start = time.perf_counter()
-            await conn.execute(text("SET LOCAL synchronous_commit = off"))
-            await conn.execute(text("SET LOCAL statement_timeout = 0"))
-            await raw.driver_connection.copy_to_table("observations", source=tsv, format="text")
-            await refresh_stats(conn)
-            await refresh_station_summaries(conn)
-            await conn.commit()
-            return time.perf_counter() - start
-    finally:
-        await engine.dispose()
 
 
 def run_loader(url: str, data: Path) -> Run:
@@ -253,7 +242,7 @@ def repetition(server_url: str, data: Path, tsv: Path, rows: int) -> Repetition:
     load_average = os.getloadavg()[0]
     with fresh_database(server_url) as url:
         checkpoint()
-        aggregates_s = asyncio.run(time_floor_with_aggregates(url, tsv))
+        aggregates_s = asyncio.run(time_floor(url, tsv, aggregates=True))
     with fresh_database(server_url) as url:
         checkpoint()
         floor_s = asyncio.run(time_floor(url, tsv))
