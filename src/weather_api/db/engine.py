@@ -250,7 +250,7 @@ class Database:
         # GETs only read, each statement on its own snapshot as under READ COMMITTED
         # anyway: without BEGIN and ROLLBACK a request makes two round trips fewer.
         reads = self.read_engine.execution_options(isolation_level="AUTOCOMMIT")
-        self.read_sessions = async_sessionmaker(reads, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(reads, expire_on_commit=False)
         # SQLAlchemy's asyncio pool lets a request that arrives while others wait take the
         # connection just returned: with more requests than connections, some wait seconds
         # while the rest are fast. Turns of a FIFO semaphore (asyncio's is, since Python
@@ -262,7 +262,7 @@ class Database:
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """A read session, once it is this caller's turn for a connection."""
-        async with self._read_turns, self.read_sessions() as session:
+        async with self._read_turns, self._read_sessions() as session:
             yield session
 
     async def dispose(self) -> None:
