@@ -33,7 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from tests.sample import write_sample
 from weather_api.api.dependencies import get_read_session
 from weather_api.app import create_app
-from weather_api.db.engine import alembic_config, create_engine, temporary_embedded
+from weather_api.db.engine import (
+    alembic_config,
+    create_engine,
+    create_load_engine,
+    temporary_embedded,
+)
 from weather_api.ingest.loader import Loader
 from weather_api.ingest.sources import PACKAGED_STATION_LIST, SourceLimits
 from weather_api.settings import Settings
@@ -162,7 +167,7 @@ async def db_url(server_url: str, template_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(db_url, settings_for(db_url), pool_size=3)
+    engine = create_load_engine(db_url, settings_for(db_url))
     yield engine
     await engine.dispose()
 
@@ -178,7 +183,7 @@ async def api_db_url(server_url: str, template_url: str, sample_dir: Path) -> As
     (read-only) by the API tests."""
     url = await create_database(server_url, template=make_url(template_url).database)
     settings = settings_for(url)
-    engine = create_engine(url, settings, pool_size=1)
+    engine = create_load_engine(url, settings)
     summary = await Loader(engine, SourceLimits.from_settings(settings, restricted=False)).run(
         [str(sample_dir), str(PACKAGED_STATION_LIST)], trigger="cli"
     )

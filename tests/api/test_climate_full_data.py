@@ -27,7 +27,7 @@ from tests.climate_reference import (
 )
 from tests.conftest import SHARED_DATA, create_database, drop_database, settings_for
 from weather_api.app import create_app
-from weather_api.db.engine import create_engine
+from weather_api.db.engine import create_load_engine
 from weather_api.ingest.loader import Loader
 from weather_api.ingest.sources import SourceLimits
 
@@ -50,7 +50,7 @@ def stations() -> Stations:
 async def full_client(server_url: str, template_url: str) -> AsyncIterator[AsyncClient]:
     url = await create_database(server_url, template=make_url(template_url).database)
     settings = settings_for(url)
-    engine = create_engine(url, settings, pool_size=1)
+    engine = create_load_engine(url, settings)
     limits = SourceLimits.from_settings(settings, restricted=False)
     summary = await Loader(engine, limits).run([str(SHARED_DATA)], trigger="cli")
     assert summary.status == "succeeded", summary.errors

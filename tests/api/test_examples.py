@@ -37,7 +37,7 @@ from sqlalchemy import make_url
 
 from tests.conftest import SHARED_DATA, create_database, drop_database, settings_for
 from weather_api.app import create_app
-from weather_api.db.engine import create_engine
+from weather_api.db.engine import create_load_engine
 from weather_api.ingest.loader import Loader
 from weather_api.ingest.sources import SourceLimits, default_sources
 
@@ -66,7 +66,7 @@ async def client(server_url: str, template_url: str) -> AsyncIterator[AsyncClien
     with WEATHER_DATA_SOURCE=../shared/data leaves."""
     url = await create_database(server_url, template=make_url(template_url).database)
     settings = settings_for(url, admin_token=SecretStr(TOKEN))
-    engine = create_engine(url, settings, pool_size=1)
+    engine = create_load_engine(url, settings)
     limits = SourceLimits.from_settings(settings, restricted=False)
     summary = await Loader(engine, limits).run(default_sources(str(SHARED_DATA)), trigger="cli")
     await engine.dispose()

@@ -17,7 +17,7 @@ from tests.conftest import create_database, drop_database, settings_for
 from tests.sample import STATIONS, write_sample
 from weather_api.db.climate import MONTHLY_REFRESH_SQL
 from weather_api.db.climate import default_degree_day_params as default_params
-from weather_api.db.engine import alembic_config, create_engine
+from weather_api.db.engine import alembic_config, create_load_engine
 from weather_api.ingest.loader import Loader
 from weather_api.ingest.sources import SourceLimits
 
@@ -170,7 +170,7 @@ async def test_the_migration_fills_monthly_stats_from_stored_observations(
     server_url: str, tmp_path: Path
 ) -> None:
     url = await create_database(server_url)
-    engine = create_engine(url, settings_for(url), pool_size=1)
+    engine = create_load_engine(url, settings_for(url))
     try:
 
         def upgrade(to: str) -> Any:
@@ -207,7 +207,7 @@ async def test_the_migration_fills_season_stats_from_stored_monthly_stats(
     which drops season_stats and keeps the monthly stats 0005's code would have stored."""
     root = write_sample(tmp_path / "data")
     url = await create_database(server_url)
-    engine = create_engine(url, settings_for(url), pool_size=1)
+    engine = create_load_engine(url, settings_for(url))
     try:
         async with engine.begin() as conn:
             await conn.run_sync(

@@ -20,7 +20,7 @@ from tests.reliability.support import (
     snapshot,
     write_stations,
 )
-from weather_api.db.engine import create_engine
+from weather_api.db.engine import create_load_engine
 from weather_api.ingest.loader import Loader
 from weather_api.ingest.sources import SourceLimits
 
@@ -32,7 +32,7 @@ LARGE_STATIONS, LARGE_FIRST_YEAR, LARGE_LAST_YEAR = 160, 1985, 2014
 
 async def load_into(url: str, source: Path) -> None:
     settings = settings_for(url)
-    engine = create_engine(url, settings, pool_size=1)
+    engine = create_load_engine(url, settings)
     try:
         loader = Loader(engine, SourceLimits.from_settings(settings, restricted=False))
         summary = await loader.run([str(source)], trigger="cli")

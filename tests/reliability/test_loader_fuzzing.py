@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import settings_for
 from tests.reliability.support import plain_url, record
-from weather_api.db.engine import create_engine
+from weather_api.db.engine import create_load_engine
 from weather_api.ingest.loader import Loader
 from weather_api.ingest.parsing import DataFileError, Prepared, Unchanged, prepare
 from weather_api.ingest.sources import SourceLimits
@@ -211,7 +211,7 @@ async def base_loaded(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 async def load(url: str, root: Path) -> Any:
     config = settings_for(url)
-    engine = create_engine(url, config, pool_size=1)
+    engine = create_load_engine(url, config)
     try:
         return await Loader(engine, SourceLimits.from_settings(config, restricted=False)).run(
             [str(root)], trigger="cli"

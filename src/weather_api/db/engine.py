@@ -178,12 +178,22 @@ def create_engine(
     return engine
 
 
+# Batches a load writes at once, each on its own connection and in its own transaction: one
+# batch's aggregates, a CPU-bound statement, overlap the next one's COPY, so a load keeps
+# two cores busy in PostgreSQL instead of one.
+LOAD_WRITERS = 2
+
+
 def create_load_engine(url: str, settings: Settings) -> AsyncEngine:
     """The loader's own engine. A batch's COPY or stats can take far longer than an API
-    query should, so its statements get their own limit. Two connections: a running load
-    holds one, and another claim takes the other to be told 409."""
+    query should, so its statements get their own limit. Connections: a running load
+    holds one for its lock and one per writer, and another claim takes one more to be
+    told 409."""
     return create_engine(
-        url, settings, pool_size=2, statement_timeout_ms=settings.load_statement_timeout_ms
+        url,
+        settings,
+        pool_size=LOAD_WRITERS + 2,
+        statement_timeout_ms=settings.load_statement_timeout_ms,
     )
 
 

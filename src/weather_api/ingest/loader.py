@@ -4,7 +4,9 @@ Files are validated in a worker process while earlier files are copied, so parsi
 costs no wall time and never blocks the event loop. Files are stored in batches, one
 transaction each: the rows, the yearly stats and summaries of their stations, their
 checksums, the run's progress and the data version commit together, so a killed load
-leaves every file fully in or not at all.
+leaves every file fully in or not at all. Up to LOAD_WRITERS batches are written at once,
+on connections of their own; batches in flight together never share a station, and one
+with a yield file or a station list is written alone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from weather_api.db.engine import LOAD_WRITERS
 from weather_api.db.models import (
     STATE_CODES,
     UNFINISHED,
@@ -504,31 +507,40 @@ class Loader:
                 pending: deque[tuple[DataFile, Future[Prepared | Unchanged]]] = deque()
                 queue = iter(found.files)
                 submitting = True
-                while True:
-                    while submitting and len(pending) < _LOOKAHEAD:
-                        if (file := next(queue, None)) is None:
-                            # The worker exits once it has parsed the last file, while the
-                            # last batches are stored, not after them.
-                            pool.shutdown(wait=False)
-                            submitting = False
-                        else:
-                            future = pool.submit(
-                                prepare, file.path, file.name, file.kind, _last(known, file)
-                            )
-                            pending.append((file, future))
-                    if not pending:
-                        break
-                    await self._batch(conn, await _next_batch(pending), summary)
-                    if progress is not None and (waiter := progress(summary)) is not None:
-                        await waiter
+                writing: dict[asyncio.Task[None], frozenset[str] | None] = {}
+                try:
+                    while True:
+                        while submitting and len(pending) < _LOOKAHEAD:
+                            if (file := next(queue, None)) is None:
+                                # The worker exits once it has parsed the last file, while
+                                # the last batches are stored, not after them.
+                                pool.shutdown(wait=False)
+                                submitting = False
+                            else:
+                                future = pool.submit(
+                                    prepare, file.path, file.name, file.kind, _last(known, file)
+                                )
+                                pending.append((file, future))
+                        if not pending:
+                            break
+                        batch = await _next_batch(pending)
+                        keys = _stations(batch)
+                        while writing and not _may_join(keys, writing):
+                            await _written(writing, summary, progress)
+                        writing[asyncio.create_task(self._batch(batch, summary))] = keys
+                    while writing:
+                        await _written(writing, summary, progress)
+                finally:
+                    # After an error or a cancel, the batches still in flight roll back.
+                    for task in writing:
+                        task.cancel()
+                    await asyncio.gather(*writing, return_exceptions=True)
         finally:
             # After a cancel or an error the worker may still be starting or parsing: waiting
             # for it would block the event loop, and it exits on its own.
             pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _batch(
-        self, conn: AsyncConnection, batch: list[tuple[DataFile, Parsed]], summary: LoadSummary
-    ) -> None:
+    async def _batch(self, batch: list[tuple[DataFile, Parsed]], summary: LoadSummary) -> None:
         valid: list[tuple[DataFile, Prepared]] = []
         for file, result in batch:
             if isinstance(result, DataFileError):
@@ -538,13 +550,49 @@ class Loader:
                 log.info("skipped %s: unchanged since its last load", file.name)
             else:
                 valid.append((file, result))
-        if valid:
-            await _store(conn, valid, summary)
-        summary.files_done += len(batch)
-        await self._save(conn, summary)
-        await conn.commit()
+        async with self.engine.connect() as conn:
+            if valid:
+                await _store(conn, valid, summary)
+            summary.files_done += len(batch)
+            await self._save(conn, summary)
+            await conn.commit()
         if valid:
             note_change()  # this process's readers fetch the new data version at once
+
+
+def _stations(batch: list[tuple[DataFile, Parsed]]) -> frozenset[str] | None:
+    """The stations a batch writes, or None if it writes a yield file or a station list:
+    a list's upsert of 130,000 stations could lock rows in another batch's way."""
+    prepared = [result for _, result in batch if isinstance(result, Prepared)]
+    if any(p.kind != "station" for p in prepared):
+        return None
+    return frozenset(p.key for p in prepared)
+
+
+def _may_join(
+    keys: frozenset[str] | None, writing: dict[asyncio.Task[None], frozenset[str] | None]
+) -> bool:
+    """Whether a batch may start beside those in flight: a free writer, and no station in
+    common (its rows would not yet be seen as stored, and be copied twice)."""
+    return (
+        len(writing) < LOAD_WRITERS
+        and keys is not None
+        and all(other is not None and not keys & other for other in writing.values())
+    )
+
+
+async def _written(
+    writing: dict[asyncio.Task[None], frozenset[str] | None],
+    summary: LoadSummary,
+    progress: ProgressCallback | None,
+) -> None:
+    """Wait for a batch in flight to commit (or raise its error), then report progress."""
+    done, _ = await asyncio.wait(writing, return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        del writing[task]
+        task.result()
+    if progress is not None and (waiter := progress(summary)) is not None:
+        await waiter
 
 
 def _last(known: dict[str, str], file: DataFile) -> str | None:
