@@ -2,12 +2,12 @@
 
 The floor is one plain COPY of the same rows, from a TSV written beforehand, into a table
 of the observations' shape and primary key, on the same server with the loader's session
-settings: no loader can store the rows faster than that. A second floor adds what a load
-commits with the rows: the same COPY into ``observations``, then the monthly, yearly,
-season and station aggregates of all of them in SQL, one transaction. The load and the
-re-run are the
-real command, ``weather-api load --json``, run as a subprocess whose process tree (the
-loader and its parsing worker) is polled for peak RSS.
+settings: what ``psql \\copy`` costs. A second floor is what a load commits, as the loader's
+writers commit it: the stations split between LOAD_WRITERS connections at once, each
+COPYing its rows into ``observations`` and aggregating them (monthly, yearly, season and
+station aggregates in SQL) in one transaction. The load and the re-run are the real
+command, ``weather-api load --json``, run as a subprocess whose process tree (the loader
+and its parsing worker) is polled for peak RSS.
 
     uv run python -m bench.load [--repeat N] [--database-url URL] [--write]
 
@@ -43,9 +43,15 @@ from typing import IO, Any, Self
 import asyncpg
 import psutil  # type: ignore[import-untyped]
 from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.common import write_section
-from weather_api.db.engine import create_load_engine, migrate, temporary_embedded
+from weather_api.db.engine import (
+    LOAD_WRITERS,
+    create_load_engine,
+    migrate,
+    temporary_embedded,
+)
 from weather_api.db.stats import refresh_station_summaries, refresh_stats
 from weather_api.settings import Settings
 
@@ -149,40 +155,75 @@ async def admin(server_url: str, sql: str) -> str:
         await conn.close()
 
 
-async def time_floor(url: str, tsv: Path, *, aggregates: bool = False) -> float:
+@dataclass(frozen=True)
+class Part:
+    """Some stations' rows as COPY text: what one of the loader's writers stores."""
+
+    tsv: Path
+    stations: list[str]
+
+
+def write_parts(station_files: Sequence[Path], directory: Path) -> list[Part]:
+    """The stations split between LOAD_WRITERS TSVs, as the loader's writers split them."""
+    parts = []
+    for number in range(LOAD_WRITERS):
+        files = station_files[number::LOAD_WRITERS]
+        write_tsv(files, tsv := directory / f"part-{number}.tsv")
+        parts.append(Part(tsv, [f.stem for f in files]))
+    return parts
+
+
+async def _copy_tsv(conn: AsyncConnection, table: str, tsv: Path) -> None:
+    """COPY the TSV into the table in the open transaction, with the loader's session
+    settings, and no statement timeout: one statement for all rows, where the loader's
+    are per batch, outlasts the load engine's at 100x."""
+    await conn.execute(text("SET LOCAL synchronous_commit = off"))
+    await conn.execute(text("SET LOCAL statement_timeout = 0"))
+    raw = await conn.get_raw_connection()
+    assert raw.driver_connection is not None  # a checked-out connection is always open
+    await raw.driver_connection.copy_to_table(table, source=tsv, format="text")
+
+
+async def time_floor(url: str, tsv: Path) -> float:
     """Seconds for one COPY of the TSV into an empty table shaped like observations, and its
-    commit, through the loader's own engine so the session settings are the same. With
-    ``aggregates``, the COPY goes into ``observations`` itself and is followed, in the same
-    transaction, by what a load stores with the rows (monthly and yearly stats in one
-    statement, the season sums by trigger, the station summaries): the floor of a loader
-    that keeps them."""
-    table = "observations" if aggregates else "bench_floor"
+    commit, through the loader's own engine so the session settings are the same."""
     engine = create_load_engine(url, Settings())
     try:
         async with engine.connect() as conn:
-            if not aggregates:
-                await conn.execute(text(f"CREATE TABLE {table} (LIKE observations INCLUDING ALL)"))
-                await conn.commit()
-            raw = await conn.get_raw_connection()
-            assert raw.driver_connection is not None  # a checked-out connection is always open
+            await conn.execute(text("CREATE TABLE bench_floor (LIKE observations INCLUDING ALL)"))
+            await conn.commit()
             start = time.perf_counter()
-            await conn.execute(text("SET LOCAL synchronous_commit = off"))  # as the loader does
-            # One statement for all rows, where the loader's statements are per batch: at 100x
-            # it outlasts the load engine's statement timeout.
-            await conn.execute(text("SET LOCAL statement_timeout = 0"))
-            await raw.driver_connection.copy_to_table(table, source=tsv, format="text")
-            if aggregates:
-                await refresh_stats(conn)
-                await refresh_station_summaries(conn)
+            await _copy_tsv(conn, "bench_floor", tsv)
             await conn.commit()
             elapsed = time.perf_counter() - start
-            if not aggregates:
-                # The load that follows finds the database as a fresh migration leaves it.
-                await conn.execute(text(f"DROP TABLE {table}"))
-                await conn.commit()
+            # The load that follows finds the database as a fresh migration leaves it.
+            await conn.execute(text("DROP TABLE bench_floor"))
+            await conn.commit()
     finally:
         await engine.dispose()
     return elapsed
+
+
+async def time_aggregates_floor(url: str, parts: Sequence[Part]) -> float:
+    """Seconds for what a load commits, without reading or parsing a file: each part on a
+    connection of its own, all at once, as the loader's writers; in each part's
+    transaction, the COPY into ``observations`` and its stations' aggregates (monthly and
+    yearly stats in one statement, the season sums by trigger, the station summaries)."""
+    engine = create_load_engine(url, Settings())
+
+    async def store(part: Part) -> None:
+        async with engine.connect() as conn:
+            await _copy_tsv(conn, "observations", part.tsv)
+            await refresh_stats(conn, station_ids=part.stations)
+            await refresh_station_summaries(conn, station_ids=part.stations)
+            await conn.commit()
+
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*map(store, parts))
+        return time.perf_counter() - start
+    finally:
+        await engine.dispose()
 
 
 def run_loader(url: str, data: Path) -> Run:
@@ -233,7 +274,9 @@ def fresh_database(server_url: str) -> Iterator[str]:
         asyncio.run(admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-def repetition(server_url: str, data: Path, tsv: Path, rows: int) -> Repetition:
+def repetition(
+    server_url: str, data: Path, tsv: Path, parts: Sequence[Part], rows: int
+) -> Repetition:
     def checkpoint() -> None:
         # Every timed step starts right after a checkpoint: none pays for flushing what the
         # step before wrote, or meets a checkpoint that step's WAL set off.
@@ -242,7 +285,7 @@ def repetition(server_url: str, data: Path, tsv: Path, rows: int) -> Repetition:
     load_average = os.getloadavg()[0]
     with fresh_database(server_url) as url:
         checkpoint()
-        aggregates_s = asyncio.run(time_floor(url, tsv, aggregates=True))
+        aggregates_s = asyncio.run(time_aggregates_floor(url, parts))
     with fresh_database(server_url) as url:
         checkpoint()
         floor_s = asyncio.run(time_floor(url, tsv))
@@ -290,10 +333,11 @@ def table(reps: Sequence[Repetition], rows: int) -> str:
         "|---|---|---|---|---|",
         f"| Floor: one COPY of {rows:,} rows | {stat(lambda r: r.floor_s, 's')} "
         f"| {rows / floor:,.0f} | | |",
-        "| Floor with the aggregates: the COPY into observations, then the monthly, yearly, "
-        f"season and station aggregates in SQL | {stat(lambda r: r.aggregates_floor_s, 's')} "
-        f"| {rows / aggregates:,.0f} | | {aggregates / floor:.2f}x floor; the load's wall clock "
-        f"{wall / aggregates:.2f}x this |",
+        f"| Floor with the aggregates: {LOAD_WRITERS} connections at once, each a COPY into "
+        "observations, then its stations' monthly, yearly, season and station aggregates in "
+        f"SQL | {stat(lambda r: r.aggregates_floor_s, 's')} | {rows / aggregates:,.0f} | "
+        f"| {aggregates / floor:.2f}x floor; the loader's `duration_s` "
+        f"{load / aggregates:.2f}x this |",
         f"| Full load, the loader's `duration_s` | {stat(lambda r: r.load.loader_s, 's')} "
         f"| {rows / load:,.0f} | ≤ {MAX_LOAD_TO_FLOOR}x floor | {load / floor:.2f}x floor: "
         f"{verdict(load / floor <= MAX_LOAD_TO_FLOOR)} |",
@@ -322,12 +366,14 @@ yield file), three things, each repetition in a fresh database on the same serve
 
 - **Floor**: one `COPY` of the same rows, from a TSV written beforehand (not timed), into an
   empty table with the observations' columns and primary key, with the loader's session
-  settings (`synchronous_commit = off`, as the loader sets per batch), commit included.
-  No loader can store the rows faster.
-- **Floor with the aggregates**: the same COPY into the empty `observations` of a fresh
-  database, then, in the same transaction, the monthly and yearly stats (one statement),
-  the season sums (by trigger) and the station summaries, over all rows at once. No loader
-  that commits these with the rows can be faster; the files are not parsed either.
+  settings (`synchronous_commit = off`, as the loader sets per batch), commit included:
+  what a `psql \\copy` costs, the issue's floor.
+- **Floor with the aggregates**: the same rows into the empty `observations` of a fresh
+  database as the loader's {LOAD_WRITERS} writers store them, stations split between
+  {LOAD_WRITERS} connections at once, each in one transaction: its COPY, then its stations'
+  monthly and yearly stats (one statement), season sums (by trigger) and station
+  summaries. No loader that commits these with the rows, {LOAD_WRITERS} batches at a time,
+  can be faster; the files are not read or parsed either.
 - **Full load**: `weather-api load --json {DATA}` into the freshly migrated
   database. Two targets: the loader's own `duration_s` ≤ {MAX_LOAD_TO_FLOOR}x the floor,
   and the wall clock of the command, which also counts interpreter start-up, imports and
@@ -381,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-load-tsv-") as tmp:
         tsv = Path(tmp) / "observations.tsv"
         rows = write_tsv(station_files, tsv)
+        parts = write_parts(station_files, Path(tmp))
         server = (
             nullcontext(args.database_url)
             if args.database_url
@@ -394,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 asyncio.run(time_floor(url, tsv))
             reps = []
             for number in range(1, args.repeat + 1):
-                reps.append(rep := repetition(server_url, args.data, tsv, rows))
+                reps.append(rep := repetition(server_url, args.data, tsv, parts, rows))
                 print(
                     f"repetition {number}: floor {rep.floor_s:.2f} s, with the aggregates "
                     f"{rep.aggregates_floor_s:.2f} s, load {rep.load.loader_s:.2f}"
