@@ -414,7 +414,7 @@ class Loader:
                 summary.message = bounded(printable(str(exc)))
                 log.error("load %d failed: %s", run_id, summary.message)
             except asyncio.CancelledError:
-                # Shutdown: files committed so far stay, the one in flight rolls back.
+                # Shutdown: files committed so far stay, those in flight roll back.
                 await asyncio.shield(self._finish(conn, summary, JobStatus.INTERRUPTED))
                 raise
             except Exception as exc:
@@ -530,10 +530,13 @@ class Loader:
                         writing[asyncio.create_task(self._batch(batch, summary))] = keys
                     while writing:
                         await _written(writing, summary, progress)
-                finally:
-                    # After an error or a cancel, the batches still in flight roll back.
+                except asyncio.CancelledError:
                     for task in writing:
                         task.cancel()
+                    raise
+                finally:
+                    # After an error the batches in flight still commit, as they would have
+                    # one after the other; after a cancel they roll back.
                     await asyncio.gather(*writing, return_exceptions=True)
         finally:
             # After a cancel or an error the worker may still be starting or parsing: waiting
