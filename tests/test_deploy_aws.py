@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from cfnlint.decode.cfn_yaml import loads  # type: ignore[import-untyped]
 
+from weather_api.db.engine import LOAD_WRITERS
+
 # Linters and container checks: minutes, not seconds; not in the fast loop.
 pytestmark = pytest.mark.slow
 
@@ -83,9 +85,10 @@ def test_pools_fit_max_connections_at_six_tasks_during_a_deployment() -> None:
     budget = service["Mappings"]["DatabaseConnections"]
     assert sorted(budget) == sorted(database_classes)
     for instance_class, sizes in budget.items():
-        # 12 tasks at 200 %, each worker with its pool plus two load connections, and room for
-        # the one-off tasks (roles, migration, a load) and reserved superuser connections.
-        needed = 12 * workers * (sizes["PoolSize"] + 2) + 10
+        # 12 tasks at 200 %, each worker with its pool plus two load connections, the writers
+        # of the one load running across them all, and room for the one-off tasks (roles,
+        # migration, a load) and reserved superuser connections.
+        needed = 12 * workers * (sizes["PoolSize"] + 2) + LOAD_WRITERS + 10
         assert needed <= sizes["MaxConnections"], instance_class
         assert sizes["AlarmAbove"] == sizes["MaxConnections"] * 8 // 10
 

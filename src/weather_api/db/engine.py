@@ -152,6 +152,7 @@ def create_engine(
     settings: Settings,
     *,
     pool_size: int | None = None,
+    max_overflow: int = 0,
     statement_timeout_ms: int | None = None,
     application_name: str = "weather-api",
 ) -> AsyncEngine:
@@ -159,7 +160,7 @@ def create_engine(
     engine = create_async_engine(
         async_url(url),
         pool_size=pool_size or settings.pool_size,
-        max_overflow=0,
+        max_overflow=max_overflow,
         # _ping checks every connection on checkout, instead of pool_pre_ping.
         pool_timeout=timeout_ms / 1000,
         connect_args={
@@ -186,13 +187,15 @@ LOAD_WRITERS = 2
 
 def create_load_engine(url: str, settings: Settings) -> AsyncEngine:
     """The loader's own engine. A batch's COPY or stats can take far longer than an API
-    query should, so its statements get their own limit. Connections: a running load
-    holds one for its lock and one per writer, and another claim takes one more to be
-    told 409."""
+    query should, so its statements get their own limit. Two connections are kept: a
+    running load holds one for its lock, and another claim takes the other to be told
+    409. The writers' are overflow, closed after the load: only the process running the
+    one load of every instance sharing the database holds them."""
     return create_engine(
         url,
         settings,
-        pool_size=LOAD_WRITERS + 2,
+        pool_size=2,
+        max_overflow=LOAD_WRITERS,
         statement_timeout_ms=settings.load_statement_timeout_ms,
     )
 
