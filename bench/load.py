@@ -64,6 +64,8 @@ MAX_WALL_TO_FLOOR = 1.3  # the command as run from the shell, start-up included 
 MAX_RERUN_S = 1.0
 MAX_RSS_MB = 300.0
 MB = 1024**2
+# asyncpg reads None as "the connection's command timeout": the one COPY of 100x takes minutes.
+COPY_TIMEOUT_S = 3 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -175,13 +177,15 @@ def write_parts(station_files: Sequence[Path], directory: Path) -> list[Part]:
 
 async def _copy_tsv(conn: AsyncConnection, table: str, tsv: Path) -> None:
     """COPY the TSV into the table in the open transaction, with the loader's session
-    settings, and no statement timeout: one statement for all rows, where the loader's
-    are per batch, outlasts the load engine's at 100x."""
+    settings, and neither the server's statement timeout nor asyncpg's command timeout:
+    one statement for all rows, where the loader's are per batch, outlasts both at 100x."""
     await conn.execute(text("SET LOCAL synchronous_commit = off"))
     await conn.execute(text("SET LOCAL statement_timeout = 0"))
     raw = await conn.get_raw_connection()
     assert raw.driver_connection is not None  # a checked-out connection is always open
-    await raw.driver_connection.copy_to_table(table, source=tsv, format="text")
+    await raw.driver_connection.copy_to_table(
+        table, source=tsv, format="text", timeout=COPY_TIMEOUT_S
+    )
 
 
 async def time_floor(url: str, tsv: Path) -> float:
