@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sys
 import weakref
 from array import array
 from bisect import bisect_right
@@ -29,8 +30,10 @@ from sqlalchemy import (
     Double,
     Float,
     Integer,
+    LargeBinary,
     Numeric,
     Select,
+    SmallInteger,
     SQLColumnExpression,
     and_,
     bindparam,
@@ -88,6 +91,14 @@ class _Buckets:
 
     def __len__(self) -> int:
         return len(self.years)
+
+
+def _int16s(packed: bytes) -> array[int]:
+    """Two-byte integers as ``int2send`` writes them: big-endian."""
+    values = array("h", packed)
+    if sys.byteorder == "little":
+        values.byteswap()
+    return values
 
 
 class _BucketCache:
@@ -334,8 +345,10 @@ class WeatherRepository(ListRepository):
 
         Yearly stats hold each station-year's row count and commit with the data, so a few
         thousand of them replace counting and skipping millions of observations. Years cut
-        by the date range are counted in observations. The database groups them by station
-        into arrays: a row per station, not per station-year, to decode."""
+        by the date range are counted in observations. The database packs each station's
+        years and counts into bytes (``int2send``: two bytes each, big-endian): a row per
+        station to decode, and no Python object per station-year, which at 100x (500,000
+        of them) held the server's memory 50 MB above its size at 1x."""
         ys = YearlyStats
         lo, hi = start or dt.date.min, end or dt.date.max
         first_day, last_day = func.make_date(ys.year, 1, 1), func.make_date(ys.year, 12, 31)
@@ -362,34 +375,28 @@ class WeatherRepository(ListRepository):
         by_year = years.subquery()
         # An empty bucket would share its start with the next one.
         not_empty = by_year.c.n > 0
+
+        def packed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+            """The station's values of ``column`` in year order, two bytes each."""
+            two_bytes = func.int2send(cast(column, SmallInteger))
+            in_order = aggregate_order_by(literal(b"", LargeBinary), by_year.c.year)
+            return func.string_agg(two_bytes, in_order, type_=LargeBinary).filter(not_empty)
+
         stmt = (
-            select(
-                by_year.c.station_id,
-                func.array_agg(aggregate_order_by(by_year.c.year, by_year.c.year)).filter(
-                    not_empty
-                ),
-                func.array_agg(aggregate_order_by(by_year.c.n, by_year.c.year)).filter(not_empty),
-            )
+            select(by_year.c.station_id, packed(by_year.c.year), packed(by_year.c.n))
             .group_by(by_year.c.station_id)
             .order_by(by_year.c.station_id)
         )
-        stations: list[str] = []
-        year_lists: list[list[int]] = []
-        counts: list[list[int]] = []
-        for station_id, station_years, station_counts in await (
-            await self.session.connection()
-        ).execute(stmt):
-            if station_years:  # NULL: no non-empty year
-                stations.append(station_id)
-                year_lists.append(station_years)
-                counts.append(station_counts)
+        rows = (await (await self.session.connection()).execute(stmt)).all()
+        rows = [row for row in rows if row[1] is not None]  # NULL: no non-empty year
+        year_values, counts = (_int16s(b"".join(row[i] for row in rows)) for i in (1, 2))
         return _Buckets(
-            starts=array("q", accumulate(chain.from_iterable(counts), initial=0)),
-            years=array("h", chain.from_iterable(year_lists)),
+            starts=array("q", accumulate(counts, initial=0)),
+            years=year_values,
             stations=array(
-                "i", chain.from_iterable(repeat(i, len(y)) for i, y in enumerate(year_lists))
+                "i", chain.from_iterable(repeat(i, len(row[1]) // 2) for i, row in enumerate(rows))
             ),
-            station_ids=stations,
+            station_ids=[row[0] for row in rows],
         )
 
     async def _locate(
