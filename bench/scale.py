@@ -137,7 +137,7 @@ class Io:
 
 def disk_io() -> Io:
     counters = psutil.disk_io_counters()
-    return Io(counters.read_bytes, counters.written_bytes) if counters else Io(0, 0)
+    return Io(counters.read_bytes, counters.write_bytes) if counters else Io(0, 0)
 
 
 def since(start: Io) -> Io:
