@@ -11,15 +11,17 @@ and every missing value (-9999) stay where they are, so the missing-value rates 
 calendar are the dataset's own. Per scale it measures:
 
 - the load (``weather-api load --json``) into an empty database against one COPY of the
-  same rows (the floor, as in ``bench/load.py``), the re-run, the load's peak RSS, and the
-  database's size; then a ``VACUUM (ANALYZE)`` (what autovacuum reaches later);
+  same rows (the floor, as in ``bench/load.py``, after an untimed one on the new server),
+  the bytes the machine's disks read and wrote during each, the re-run, the load's peak
+  RSS, and the database's size; then a ``VACUUM (ANALYZE)`` (what autovacuum reaches later);
 - the API (``weather-api serve``, response cache off, wrk at 16 connections): /health as
   the floor, the first page, one station-year, the page at the last offset, the last page
-  through the cursor, one station's stats and the stations list; then one CSV export of
-  every observation, its rows/s and the server's peak RSS meanwhile.
+  through the cursor, one station's stats and the stations list; the server's RSS after
+  them; then one CSV export of every observation, its rows/s and the server's peak RSS
+  meanwhile.
 
 100x needs about 30 GB free on the database's disk (files 5 GB, the floor's TSV 6 GB, the
-database about 17 GB) and an hour; it is off unless ``--hundred``.
+database about 17 GB) and 20 minutes to an hour; it is off unless ``--hundred``.
 """
 
 from __future__ import annotations
@@ -355,8 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = f"""## Scale
 
 `bench/scale.py` (see its docstring for how the synthetic stations are made and what it
-measures), on the machine the other sections name, shared with other work: each figure
-comes with the same-run floor it is compared to and the load average. API rows: wrk at
+measures): each figure comes with the same-run floor it is compared to, and each scale
+with the load average at its start, where other work on the machine shows. API rows: wrk at
 16 connections for {args.duration} s, the response cache off; *CPU* is the server's and its
 PostgreSQL backends' CPU time per request, which depends far less on other work than
 latency does; ratios in parentheses are against the same row at 1x.

@@ -8,8 +8,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.sample import FIRST, LAST, STATIONS, read_days
+from weather_api.db.paging import PageRequest
+from weather_api.db.queries import StationRepository
 from weather_api.ingest.sources import PACKAGED_STATION_LIST
 
 
@@ -91,3 +95,26 @@ async def test_unknown_and_malformed_ids(client: AsyncClient, app: FastAPI) -> N
     malformed = await client.get(app.url_path_for("get_station", station_id="nope"))
     assert malformed.status_code == 422
     assert malformed.json()["errors"][0]["param"] == "station_id"
+
+
+async def test_a_total_is_counted_once_per_data_version(session: AsyncSession) -> None:
+    """A list's total is kept per data version: a page read with the kept total has the
+    rows of one counted in its query; a station added without a new version (which no
+    load does) leaves it, and a new version counts again."""
+    repo = StationRepository(session)
+    first, second = PageRequest(1, 2, None), PageRequest(2, 2, None)
+    version = ("a version of this test", object())
+    rows, total = await repo.page({}, first, version)
+    assert total == len(STATIONS)
+    assert await repo.page({}, second, version) == await repo.page({}, second)
+    await session.execute(text("INSERT INTO stations (station_id) VALUES ('USC00999999')"))
+    await session.execute(
+        text(
+            "INSERT INTO station_summaries (station_id, first_date, last_date, days, "
+            "max_temp_days, min_temp_days, precipitation_days) "
+            "VALUES ('USC00999999', '2000-01-01', '2000-01-01', 1, 1, 1, 1)"
+        )
+    )
+    assert await repo.page({}, first, version) == (rows, total)
+    assert (await repo.page({}, first))[1] == total + 1
+    assert (await repo.page({}, first, ("a new version", object())))[1] == total + 1

@@ -211,7 +211,7 @@ async def test_concurrent_deep_pages_build_the_buckets_once(
 
     async def page(data_version: object) -> tuple[list[dict[str, Any]], int]:
         async with AsyncSession(api_engine) as session:
-            return await WeatherRepository(session, data_version).page({}, paging)
+            return await WeatherRepository(session).page({}, paging, data_version)
 
     pages = await asyncio.gather(*(page(version) for _ in range(8)))
     assert builds == 1

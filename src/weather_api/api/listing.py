@@ -53,7 +53,7 @@ async def respond(
             timeout_ms=settings.export_timeout_ms,
         )
     paging = page_request(query, repo.KEY_TYPES)
-    rows, total = await repo.page(query.filters, paging)
+    rows, total = await repo.page(query.filters, paging, cache.data_version)
     last = last_key(rows, repo.KEY)
     if item is not None:
         rows = [item(row) for row in rows]

@@ -45,7 +45,7 @@ async def list_weather(
     """Daily max/min temperature (°C) and precipitation (mm) per station, sorted by station
     then date; `null` where the station reported no value. `units=imperial`: °F and
     inches."""
-    repo = WeatherRepository(session, cache.data_version, units=query.units)
+    repo = WeatherRepository(session, units=query.units)
     return await respond(
         request,
         response,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -478,6 +478,7 @@ def _paged(sql: str, names: Sequence[str], key: Sequence[str]) -> _Paged:
     return _Paged(
         items,
         items.add_columns(func.count().over().label(_TOTAL)).offset(_SKIP).limit(_SIZE),
+        items.offset(_SKIP).limit(_SIZE),
         items.where(tuple_(*(q.c[k] for k in key)) > after).limit(_SIZE),
         select(func.count()).select_from(q),
     )
@@ -558,9 +559,11 @@ class _ParamRepository(ListRepository):
         paged, params = self._statement(filters)
         return paged.items.params(params)
 
-    async def page(self, filters: Filters, paging: PageRequest) -> tuple[Rows, int]:
+    async def page(
+        self, filters: Filters, paging: PageRequest, data_version: Hashable = None
+    ) -> tuple[Rows, int]:
         paged, params = self._statement(filters)
-        return await _page(self.session, paged, params, paging)
+        return await _page(self.session, paged, params, paging, data_version)
 
 
 class SummaryRepository(_ParamRepository):

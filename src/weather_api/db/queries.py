@@ -18,7 +18,7 @@ from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from itertools import accumulate, chain, repeat
 from typing import Any, NamedTuple
@@ -145,17 +145,45 @@ class _BucketCache:
         return buckets
 
 
-# One cache per engine: data versions count per database.
-_bucket_caches: weakref.WeakKeyDictionary[Engine, _BucketCache] = weakref.WeakKeyDictionary()
+class _TotalCache:
+    """Totals of list pages by data version, statement and parameters, least recently used
+    out first, bounded by their number. A total counts every row its filters select, which
+    grows with the data (16,700 stations at 100x), and changes only when a load commits."""
+
+    MAX_TOTALS = 10_000
+
+    def __init__(self) -> None:
+        self._totals: OrderedDict[Hashable, int] = OrderedDict()
+
+    def get(self, key: Hashable) -> int | None:
+        if (total := self._totals.get(key)) is not None:
+            self._totals.move_to_end(key)
+        return total
+
+    def put(self, key: Hashable, total: int) -> None:
+        self._totals[key] = total
+        self._totals.move_to_end(key)
+        if len(self._totals) > self.MAX_TOTALS:
+            self._totals.popitem(last=False)
 
 
-def _bucket_cache(session: AsyncSession) -> _BucketCache | None:
+@dataclass
+class _Caches:
+    buckets: _BucketCache = field(default_factory=_BucketCache)
+    totals: _TotalCache = field(default_factory=_TotalCache)
+
+
+# One set per engine: data versions count per database.
+_caches: weakref.WeakKeyDictionary[Engine, _Caches] = weakref.WeakKeyDictionary()
+
+
+def _engine_caches(session: AsyncSession) -> _Caches | None:
     if session.bind is None:
         return None
     engine = session.bind.sync_engine
-    if (cache := _bucket_caches.get(engine)) is None:
-        cache = _bucket_caches[engine] = _BucketCache()
-    return cache
+    if (caches := _caches.get(engine)) is None:
+        caches = _caches[engine] = _Caches()
+    return caches
 
 
 def _float(value: SQLColumnExpression[Any], digits: int | None = None) -> ColumnElement[Any]:
@@ -186,10 +214,12 @@ def _key_params(prefix: str, values: Key) -> dict[str, Any]:
 
 class _Paged(NamedTuple):
     """A filtered, ordered statement and its pages: by offset, carrying the total (``of``:
-    as a window over the filtered rows), or after a key; and the count alone."""
+    as a window over the filtered rows) or not (the total known), or after a key; and the
+    count alone."""
 
     items: AnySelect
     by_offset: AnySelect
+    by_offset_only: AnySelect
     after_key: AnySelect
     count_all: AnySelect
 
@@ -198,6 +228,7 @@ class _Paged(NamedTuple):
         return cls(
             items,
             items.add_columns(func.count().over().label(_TOTAL)).offset(_SKIP).limit(_SIZE),
+            items.offset(_SKIP).limit(_SIZE),
             items.where(tuple_(*key) > _bound("after", key)).limit(_SIZE),
             select(func.count()).select_from(items.order_by(None).subquery()),
         )
@@ -212,27 +243,52 @@ async def _rows(session: AsyncSession, stmt: AnySelect, params: Params) -> Rows:
 
 
 async def _page(
-    session: AsyncSession, paged: _Paged, params: Params, paging: PageRequest
+    session: AsyncSession,
+    paged: _Paged,
+    params: Params,
+    paging: PageRequest,
+    data_version: Hashable = None,
 ) -> tuple[Rows, int]:
-    """Offset or keyset paging for the small tables (stats, stations, yield).
+    """Offset or keyset paging for the tables of aggregates (stats, stations, yield).
 
     An offset page carries the total in the same query; only a page past the end, or a
-    keyset page, counts separately."""
+    keyset page, counts separately. Given the ``data_version`` the rows come from, and a
+    statement built once (its identity is in the key), a total is counted once per
+    version: later pages of the same filters read it from memory."""
+    caches = _engine_caches(session) if data_version is not None else None
+    key = (data_version, paged.count_all, *sorted(_hashable(params)))
+    known = caches.totals.get(key) if caches is not None else None
+
+    def keep(total: int) -> int:
+        if caches is not None:
+            caches.totals.put(key, total)
+        return total
 
     async def count() -> int:
-        return int(await (await session.connection()).scalar(paged.count_all, dict(params)) or 0)
+        if known is not None:
+            return known
+        return keep(
+            int(await (await session.connection()).scalar(paged.count_all, dict(params)) or 0)
+        )
 
     sized = {**params, "page_size": paging.size}
     if paging.after is not None:
         after = sized | _key_params("after", paging.after)
         return await _rows(session, paged.after_key, after), await count()
-    rows = await _rows(session, paged.by_offset, sized | {"page_offset": paging.offset})
+    offset = sized | {"page_offset": paging.offset}
+    if known is not None:
+        return await _rows(session, paged.by_offset_only, offset), known
+    rows = await _rows(session, paged.by_offset, offset)
     if not rows:
         return rows, await count()
     total = rows[0][_TOTAL]
     for row in rows:
         del row[_TOTAL]
-    return rows, int(total)
+    return rows, keep(int(total))
+
+
+def _hashable(params: Params) -> list[tuple[str, Hashable]]:
+    return [(k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()]
 
 
 def _where(items: AnySelect, filters: Mapping[str, ColumnElement[bool]], shape: Shape) -> AnySelect:
@@ -275,9 +331,13 @@ class ListRepository:
         shape, params = self.given(filters)
         return self.statements(shape).items.params(params)
 
-    async def page(self, filters: Filters, paging: PageRequest) -> tuple[Rows, int]:
+    async def page(
+        self, filters: Filters, paging: PageRequest, data_version: Hashable = None
+    ) -> tuple[Rows, int]:
+        """A page and the total; ``data_version``, the version the session reads, lets
+        the total be kept for that version."""
         shape, params = self.given(filters)
-        return await _page(self.session, self.statements(shape), params, paging)
+        return await _page(self.session, self.statements(shape), params, paging, data_version)
 
 
 def _weather_columns(units: Units) -> tuple[SQLColumnExpression[Any], ...]:
@@ -326,11 +386,8 @@ class WeatherRepository(ListRepository):
     KEY_TYPES = (key_str, key_date)
     FILTERS = _WEATHER_FILTERS
 
-    def __init__(
-        self, session: AsyncSession, data_version: Hashable = None, *, units: Units = "metric"
-    ) -> None:
+    def __init__(self, session: AsyncSession, *, units: Units = "metric") -> None:
         super().__init__(session)
-        self.data_version = data_version
         self.units = units
 
     def select_items(self, filters: Filters) -> AnySelect:
@@ -400,7 +457,7 @@ class WeatherRepository(ListRepository):
         )
 
     async def _locate(
-        self, params: Mapping[str, Any], offset: int
+        self, params: Mapping[str, Any], offset: int, data_version: Hashable
     ) -> tuple[int, tuple[str, dt.date, int] | None]:
         """The total, and where row ``offset`` lies: (station, first day, rows to skip).
 
@@ -413,12 +470,12 @@ class WeatherRepository(ListRepository):
         async def build() -> _Buckets:
             return await self._buckets(station_ids, start, end)
 
-        cache = _bucket_cache(self.session) if self.data_version is not None else None
-        if cache is None:
+        caches = _engine_caches(self.session) if data_version is not None else None
+        if caches is None:
             buckets = await build()
         else:
-            key = (self.data_version, tuple(sorted(set(station_ids))), start, end)
-            buckets = await cache.get_or_build(key, build)
+            key = (data_version, tuple(sorted(set(station_ids))), start, end)
+            buckets = await caches.buckets.get_or_build(key, build)
         if offset >= buckets.total:
             return buckets.total, None
         at = bisect_right(buckets.starts, offset) - 1
@@ -426,10 +483,12 @@ class WeatherRepository(ListRepository):
         station_id = buckets.station_ids[buckets.stations[at]]
         return buckets.total, (station_id, first_day, offset - buckets.starts[at])
 
-    async def page(self, filters: Filters, paging: PageRequest) -> tuple[Rows, int]:
+    async def page(
+        self, filters: Filters, paging: PageRequest, data_version: Hashable = None
+    ) -> tuple[Rows, int]:
         shape, params = _given(filters)
         statements = _weather_statements(shape, self.units)
-        total, position = await self._locate(params, paging.offset)
+        total, position = await self._locate(params, paging.offset, data_version)
         params["page_size"] = paging.size
         if paging.after is not None:
             params |= _key_params("after", paging.after)
@@ -577,6 +636,7 @@ def _station_statements(shape: Shape, near: bool, units: Units) -> _Paged:
         # The total counted beside the page, not as a window over the rows: a window
         # builds every filtered row before the first of the page.
         items.add_columns(count_all.scalar_subquery().label(_TOTAL)).offset(_SKIP).limit(_SIZE),
+        items.offset(_SKIP).limit(_SIZE),
         items.where(tuple_(*key) > _bound("after", key)).limit(_SIZE),
         count_all,
     )
