@@ -40,7 +40,7 @@ STATIONS = "/api/stations?page_size=100"
 CONCURRENT, WARM = 16, 200
 
 
-async def station_years(url: str, *, add: bool) -> tuple[int, int]:
+async def sizes(url: str, *, add: bool) -> tuple[int, int]:
     """The stations listed and the rows the yearly stats count, after adding, if ``add``,
     copies of one station's yearly stats, metadata and summary under new ids."""
     engine = create_engine(url, Settings(database_url=SecretStr(url)))
@@ -117,8 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "| Stations | Request | 16 concurrent cold requests, CPU | Warm, CPU/request "
             "| Peak RSS |\n|---|---|---:|---:|---|"
         )
-        asyncio.run(measure(url, *asyncio.run(station_years(url, add=False)), "1x"))
-        asyncio.run(measure(url, *asyncio.run(station_years(url, add=True)), "100x"))
+        asyncio.run(measure(url, *asyncio.run(sizes(url, add=False)), "1x"))
+        asyncio.run(measure(url, *asyncio.run(sizes(url, add=True)), "100x"))
     return 0
 
 
