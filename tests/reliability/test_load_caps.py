@@ -255,9 +255,9 @@ async def test_a_file_swapped_after_the_scan_is_not_followed(tmp_path: Path) -> 
     limits = SourceLimits(MIB, MIB, root=tmp_path / "root")
     async with resolve(["sample"], limits) as found:
         first, second = [f for f in found.files if f.kind == "station"][:2]
-        first.path.unlink()
-        first.path.symlink_to(secret)
-        second.path.unlink()
+        os.unlink(first.path)
+        os.symlink(secret, first.path)
+        os.unlink(second.path)
         os.mkfifo(second.path)
         started = time.monotonic()
         with pytest.raises(DataFileError, match="cannot read: a symbolic link, which is not"):

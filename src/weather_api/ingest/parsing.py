@@ -87,7 +87,7 @@ def station_id_for(name: str) -> str:
     return stem
 
 
-def open_regular(path: Path) -> io.BufferedReader:
+def open_regular(path: str | Path) -> io.BufferedReader:
     """Open a regular file for reading. A symlink (say, swapped in after the source was
     scanned) is not followed, and a FIFO or a device does not block: both are refused."""
     try:
@@ -112,7 +112,7 @@ def file_key(name: str, kind: str) -> str:
     return station_id_for(name) if kind == "station" else GHCND_KEY if kind == "ghcnd" else kind
 
 
-def prepare(path: Path, name: str, kind: str, known: str | None) -> Prepared | Unchanged:
+def prepare(path: str | Path, name: str, kind: str, known: str | None) -> Prepared | Unchanged:
     """Read, checksum and validate one file; ``kind`` is ``station``, ``yield`` or ``ghcnd``.
 
     ``known`` is the checksum of the file's last successful load, if any: a file that still
