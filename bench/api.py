@@ -504,8 +504,8 @@ def resolve(base: str, client: httpx.Client, keys: Sequence[str]) -> dict[str, s
     whole-data export takes seconds). The cursor page's comes from the ``next`` link of
     the page before the last, as a client walking the pages gets it."""
     urls = {s.key: f"{base}{s.path}" for s in ALL_SHAPES if s.key in keys and s.path}
-    pages = client.get(f"{base}/api/weather").raise_for_status().json()["pages"]
     if "cursor" in keys:
+        pages = client.get(f"{base}/api/weather").raise_for_status().json()["pages"]
         before_last = client.get(f"{base}/api/weather", params={"page": pages - 1})
         cursor_url: str = before_last.raise_for_status().json()["links"]["next"]
         if not cursor_url.startswith(f"{base}/"):
