@@ -38,7 +38,8 @@ PATHS = (
 WARM_UP = 30
 
 
-async def call(app: Any, path: str) -> None:
+async def call(app: Any, path: str) -> bytes:
+    """GET ``path`` over raw ASGI; its body, or exit unless it answers 200."""
     route, _, query = path.partition("?")
     scope = {
         "type": "http",
@@ -56,6 +57,7 @@ async def call(app: Any, path: str) -> None:
         "state": {},
     }
     statuses: list[int] = []
+    body: list[bytes] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -63,10 +65,13 @@ async def call(app: Any, path: str) -> None:
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
+        else:
+            body.append(message.get("body", b""))
 
     await app(scope, receive, send)
     if statuses != [200]:
         raise SystemExit(f"{path}: {statuses}")
+    return b"".join(body)
 
 
 def callgrind(*args: str) -> None:
@@ -78,31 +83,45 @@ def instructions(prefix: str) -> int:
     newest = max(
         Path(prefix).parent.glob(f"{Path(prefix).name}.{os.getpid()}.*"), key=os.path.getmtime
     )
-    for line in newest.read_text().splitlines():
-        if line.startswith(("totals:", "summary:")):
-            return int(line.split()[1])
-    raise SystemExit(f"no totals in {newest}")
+    # Some valgrind versions write "summary: 0" beside the real "totals:" line.
+    counts = dict(
+        line.split()[:2]
+        for line in newest.read_text().splitlines()
+        if line.startswith(("totals:", "summary:"))
+    )
+    total = int(counts.get("totals:") or counts.get("summary:") or 0)
+    if not total:
+        raise SystemExit(f"no totals in {newest}")
+    return total
+
+
+async def per_call(app: Any, path: str, calls: int, prefix: str | None) -> float:
+    """After a warm-up, millions of instructions per call of ``path`` counted by callgrind
+    (with the dump ``prefix``), or without one, milliseconds of CPU time per call."""
+    for _ in range(WARM_UP):
+        await call(app, path)
+    if prefix:
+        callgrind("--zero")
+        callgrind("--instr=on")
+    start = time.process_time()
+    for _ in range(calls):
+        await call(app, path)
+    if not prefix:
+        return (time.process_time() - start) * 1000 / calls
+    callgrind("--instr=off")
+    callgrind("--dump")
+    return instructions(prefix) / calls / 1e6
 
 
 async def measure(url: str, calls: int, prefix: str | None) -> None:
     app = in_process_app(url)
     async with app.router.lifespan_context(app):
         for path in PATHS:
-            for _ in range(WARM_UP):
-                await call(app, path)
+            value = await per_call(app, path, calls, prefix)
             if prefix:
-                callgrind("--zero")
-                callgrind("--instr=on")
-            start = time.process_time()
-            for _ in range(calls):
-                await call(app, path)
-            cpu_ms = (time.process_time() - start) * 1000 / calls
-            if prefix:
-                callgrind("--instr=off")
-                callgrind("--dump")
-                print(f"{instructions(prefix) / calls / 1e6:8.2f} M instructions/request  {path}")
+                print(f"{value:8.2f} M instructions/request  {path}")
             else:
-                print(f"{cpu_ms:8.3f} ms CPU/request  {path}")
+                print(f"{value:8.3f} ms CPU/request  {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

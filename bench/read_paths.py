@@ -67,7 +67,7 @@ async def measure(url: str, calls: int, rounds: int) -> list[tuple[str, float]]:
             async with own_pool.acquire() as conn:
                 await conn.fetch(sql, *args)
 
-        paths: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        paths: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("Query: the read session a request uses (ORM `AsyncSession`)", session),
             ("Query: a Core `AsyncConnection` of the same pool", core),
             ("Query: asyncpg on that pool's connection", driver),

@@ -1,0 +1,251 @@
+"""What each layer of a list request costs, and what a page costs without them: the one-row
+first page of ``/api/weather`` rebuilt on routes this benchmark adds to the app (never the
+service), one layer at a time, beside ``/health`` (the floor) and the route itself.
+
+- hand-written: a Starlette endpoint; the route's query model validated, the data version
+  read, the page's SQL run on asyncpg's own pool, the same envelope and headers, orjson;
+- route: the same body as a FastAPI route taking the request and ``page_size`` alone
+  (every route of the app refuses parameters it does not declare);
+- + query model: and the route's query model as a dependency (``QueryModel``);
+- + a generator dependency: and an async-generator dependency that yields nothing;
+- + read session: that dependency is the read session (``ReadSessionDep``), unused;
+- + ETag: and the ETag dependency (``CacheDep``) — every dependency the real route has;
+- the route: ``/api/weather?page_size=1`` (it reads through its session, with SQLAlchemy).
+
+Each added route answers the route's own items, total and pages (checked first).
+
+    uv run python -m bench.request_layers --database-url URL            # CPU per call
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.%p \\
+        .venv/bin/python -m bench.request_layers --database-url URL --callgrind /tmp/cg
+    uv run python -m bench.request_layers --database-url URL --serve    # under wrk
+
+In-process the app is called over raw ASGI (as ``bench.instructions``): CPU time per call,
+median of the rounds, or instructions per call under callgrind. With ``--serve`` the app
+runs under uvicorn (uvloop, httptools, one process) on 127.0.0.1 and ``wrk`` drives the
+floor, the hand-written endpoint and the route at 16 connections, in turn, each twice;
+requests/s are given as a share of the floor's in the same round. The database must hold
+the data (``weather-api load``; ``bench.api --keep`` leaves one)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any
+
+import asyncpg
+import orjson
+import uvicorn
+import uvloop
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from sqlalchemy import bindparam
+
+from bench.api import parse_wrk, wrk_command
+from bench.common import in_process_app
+from bench.instructions import call, per_call
+from weather_api.api.caching import CACHE_CONTROL, VARY, CacheDep
+from weather_api.api.dependencies import ReadSessionDep
+from weather_api.api.pagination import page_envelope
+from weather_api.api.schemas import WeatherQuery
+from weather_api.api.weather import weather_query
+from weather_api.db.engine import Database
+from weather_api.db.paging import PageRequest
+from weather_api.db.queries import WeatherRepository, last_key
+from weather_api.db.versions import VersionWatch
+
+FLOOR = "/health"
+ROUTE = "/api/weather?page_size=1"
+LAYERS = {  # name: path of the added route
+    "hand-written": "/bench/hand-written",
+    "route": "/bench/route",
+    "+ query model": "/bench/query",
+    "+ a generator dependency": "/bench/generator",
+    "+ read session": "/bench/session",
+    "+ ETag": "/bench/etag",
+}
+CONNECTIONS = 16
+
+
+async def _nothing() -> AsyncIterator[None]:
+    yield None
+
+
+# At module level: FastAPI reads the routes' annotations (strings here) in this namespace.
+Query = Annotated[WeatherQuery, Depends(weather_query)]
+Generator = Annotated[None, Depends(_nothing)]
+
+
+class HandWritten:
+    """The one-row first page without the framework's dependencies, the ORM session or
+    SQLAlchemy's execution: what the route does, written out."""
+
+    def __init__(self, app: FastAPI, pool: Any, total: int) -> None:
+        self.versions: VersionWatch = app.state.versions
+        self.pool = pool
+        self.total = total  # the route keeps it in memory per data version too
+        stmt = WeatherRepository(None).select_items({}).limit(bindparam("page_size"))  # type: ignore[arg-type]
+        database: Database = app.state.database
+        compiled = stmt.compile(dialect=database.read_engine.dialect)
+        self.sql = str(compiled)  # $1, $2…: the statement's constants and the page size
+        self.names = compiled.positiontup or []
+        self.constants = compiled.params
+
+    async def page(self, request: Request) -> Response:
+        params = request.query_params
+        query = WeatherQuery.model_validate({name: params[name] for name in params})
+        version = await self.versions.current()
+        async with self.pool.acquire() as conn:
+            values = self.constants | {"page_size": query.page_size}
+            rows = [dict(r) for r in await conn.fetch(self.sql, *map(values.get, self.names))]
+        links = Response()
+        paging = PageRequest(1, query.page_size, None)
+        body = page_envelope(
+            request, links, paging, rows, self.total, last_key(rows, ("station_id", "date"))
+        )
+        headers = {
+            "ETag": f'W/"{version[0] if version else None}-json"',
+            "Cache-Control": CACHE_CONTROL,
+            "Vary": VARY,
+            "Link": links.headers["Link"],
+        }
+        return Response(
+            orjson.dumps(body, default=float), media_type="application/json", headers=headers
+        )
+
+
+def add_layers(app: FastAPI, hand: HandWritten) -> None:
+    """The routes of LAYERS, ahead of the app's own."""
+    router = APIRouter()
+
+    @router.get(LAYERS["route"])
+    async def route(request: Request, page_size: int = 1) -> Response:
+        return await hand.page(request)
+
+    @router.get(LAYERS["+ query model"])
+    async def with_query(request: Request, _q: Query) -> Response:
+        return await hand.page(request)
+
+    @router.get(LAYERS["+ a generator dependency"])
+    async def with_generator(request: Request, _q: Query, _g: Generator) -> Response:
+        return await hand.page(request)
+
+    @router.get(LAYERS["+ read session"])
+    async def with_session(request: Request, _q: Query, _s: ReadSessionDep) -> Response:
+        return await hand.page(request)
+
+    @router.get(LAYERS["+ ETag"])
+    async def with_etag(request: Request, _q: Query, _s: ReadSessionDep, _c: CacheDep) -> Response:
+        return await hand.page(request)
+
+    router.add_route(LAYERS["hand-written"], hand.page)
+    before = len(app.router.routes)
+    app.include_router(router)
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = added
+
+
+async def check(app: FastAPI) -> None:
+    """Every added route answers what the route answers (its links name its own path)."""
+    fields = ("items", "total", "pages")
+    want = {k: orjson.loads(await call(app, ROUTE))[k] for k in fields}
+    for path in LAYERS.values():
+        body = orjson.loads(await call(app, f"{path}?page_size=1"))
+        if {k: body[k] for k in fields} != want:
+            raise SystemExit(f"{path} answers {body}, the route {want}")
+
+
+async def in_process(app: FastAPI, calls: int, rounds: int, prefix: str | None) -> None:
+    paths = {"`/health` (the floor)": FLOOR}
+    paths |= {name: f"{path}?page_size=1" for name, path in LAYERS.items()}
+    paths["the route, `/api/weather?page_size=1`"] = ROUTE
+    unit = "M instructions" if prefix else "ms CPU"
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(rounds):  # rounds interleave the paths: drift hits all of them
+        for name, path in paths.items():
+            samples[name].append(await per_call(app, path, calls, prefix))
+    floor = statistics.median(samples["`/health` (the floor)"])
+    print(f"| Request | {unit} per call | Against the floor |\n|---|---:|---:|")
+    for name, values in samples.items():
+        value = statistics.median(values)
+        print(f"| {name} | {value:.3f} | {value / floor:.1f}x |")
+
+
+async def serve(app: FastAPI, duration: int, rounds: int) -> None:
+    config = uvicorn.Config(
+        app, loop="none", http="httptools", lifespan="off",
+        access_log=False, log_level="warning",
+    )  # fmt: skip
+    # Listening before the server starts: wrk's first connections wait in the backlog.
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    hand_written = f"{LAYERS['hand-written']}?page_size=1"
+    paths = {"`/health` (the floor)": FLOOR, "hand-written": hand_written, "the route": ROUTE}
+    rows: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+    try:
+        for _ in range(rounds):
+            for name, path in paths.items():
+                command = wrk_command(f"http://127.0.0.1:{port}{path}", CONNECTIONS, duration, [])
+                cpu = time.process_time()
+                proc = await asyncio.create_subprocess_exec(
+                    *command, stdout=asyncio.subprocess.PIPE
+                )
+                out, _ = await proc.communicate()
+                cell = parse_wrk(out.decode(), name, CONNECTIONS)
+                if cell.errors:
+                    raise SystemExit(f"{path}: {cell.errors} errors under wrk")
+                server_ms = (time.process_time() - cpu) * 1000 / cell.requests
+                rows[name].append((cell.requests_s, server_ms))
+    finally:
+        server.should_exit = True
+        await task
+    print(f"| Request, {CONNECTIONS} connections | Requests/s | Against the floor | Server CPU |")
+    print("|---|---:|---:|---:|")
+    floors = rows["`/health` (the floor)"]
+    for name, cells in rows.items():
+        shares = [rps / floor[0] for (rps, _), floor in zip(cells, floors, strict=True)]
+        rps = statistics.median(c[0] for c in cells)
+        ms = statistics.median(c[1] for c in cells)
+        print(f"| {name} | {rps:,.0f} | {statistics.median(shares):.2f}x | {ms:.3f} ms |")
+
+
+async def measure(args: argparse.Namespace) -> None:
+    app = in_process_app(args.database_url)
+    async with app.router.lifespan_context(app):
+        pool = await asyncpg.create_pool(args.database_url, min_size=1, max_size=10)
+        try:
+            total = await pool.fetchval("SELECT count(*) FROM observations")
+            add_layers(app, HandWritten(app, pool, total))
+            await check(app)
+            if args.serve:
+                await serve(app, args.duration, args.rounds)
+            else:
+                await in_process(app, args.calls, args.rounds, args.callgrind)
+        finally:
+            await pool.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.request_layers", description=__doc__)
+    parser.add_argument("--database-url", required=True, help="a database holding the data")
+    parser.add_argument("--calls", type=int, default=1000, help="calls per path and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--callgrind", metavar="PREFIX", help="count instructions (valgrind)")
+    parser.add_argument("--serve", action="store_true", help="under uvicorn and wrk instead")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (--serve)")
+    args = parser.parse_args(argv)
+    # The server runs on uvloop, as `weather-api serve` does; in-process calls on asyncio's
+    # own loop, as the other in-process benchmarks.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.serve else None) as runner:
+        runner.run(measure(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
