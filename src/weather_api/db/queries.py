@@ -68,7 +68,7 @@ from weather_api.db.paging import (
     key_str,
     key_year,
 )
-from weather_api.db.units import Units, celsius, measure, millimetres
+from weather_api.db.units import Units, daily, measure
 
 Rows = list[dict[str, Any]]
 AnySelect = Select[*tuple[Any, ...]]
@@ -345,9 +345,9 @@ def _weather_columns(units: Units) -> tuple[SQLColumnExpression[Any], ...]:
     return (
         obs.station_id,
         obs.date,
-        measure("max_temp_c", celsius(obs.max_temp), units),
-        measure("min_temp_c", celsius(obs.min_temp), units),
-        measure("precipitation_mm", millimetres(obs.precipitation), units),
+        daily("max_temp_c", obs.max_temp, units),
+        daily("min_temp_c", obs.min_temp, units),
+        daily("precipitation_mm", obs.precipitation, units),
     )
 
 

@@ -2,7 +2,8 @@
 
 Observations are stored as the files give them: integer tenths of °C and tenths of mm;
 station elevations as metres. These build exact (numeric) SQL expressions; callers round
-once, at the end, and decide the output type.
+once, at the end, and decide the output type. One exception, exact all the same: a daily
+value in metric units (``daily``).
 
 Units are a choice per request: ``metric`` (°C, mm, cm, m) or ``imperial`` (°F, inches,
 feet), and a served column's name ends with its unit, so the two never mix up.
@@ -20,6 +21,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     cast,
     func,
+    literal,
     literal_column,
 )
 
@@ -40,11 +42,6 @@ def _exact(decimal: str) -> ColumnElement[Any]:
 def celsius(tenths_c: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     """Tenths of °C → °C."""
     return _scaled(tenths_c, 10)
-
-
-def millimetres(tenths_mm: SQLColumnExpression[Any]) -> ColumnElement[Any]:
-    """Tenths of mm → mm."""
-    return _scaled(tenths_mm, 10)
 
 
 def centimetres(tenths_mm: SQLColumnExpression[Any]) -> ColumnElement[Any]:
@@ -118,6 +115,19 @@ def served_name(metric_name: str, units: Units) -> str:
 def served_names(names: Sequence[str], units: Units) -> tuple[str, ...]:
     """Column names in ``units``: each measurement's served name, the others as they are."""
     return tuple(served_name(n, units) if n in _MEASURES else n for n in names)
+
+
+def daily(metric_name: str, tenths: SQLColumnExpression[Any], units: Units) -> ColumnElement[Any]:
+    """A stored daily value (integer tenths of °C or of mm) as the measurement
+    ``metric_name``, e.g. ``max_temp_c``.
+
+    In metric units the tenths are divided in double precision: IEEE division rounds the
+    exact quotient to the nearest double, the float that converting the exact numeric
+    quotient gives, for every smallint (``tests/db/test_units.py``), at about half of
+    PostgreSQL's CPU for a page of observations (docs/benchmarks.md, Request path)."""
+    if units == "metric":
+        return (cast(tenths, Float) / literal(10.0, Float)).label(metric_name)
+    return measure(metric_name, _scaled(tenths, 10), units)
 
 
 def measure(
