@@ -1,16 +1,19 @@
 """What each layer of a list request costs, and what a page costs without them: the one-row
 first page of ``/api/weather`` rebuilt on routes this benchmark adds to the app (never the
-service), one layer at a time, beside ``/health`` (the floor) and the route itself.
+service), one layer at a time, beside ``/health`` (the floor) and the route itself; and one
+station-year (366 rows) hand-written beside the route.
 
 - hand-written: a Starlette endpoint; the route's query model validated, the data version
-  read, the page's SQL run on asyncpg's own pool, the same envelope and headers, orjson;
-- route: the same body as a FastAPI route taking the request and ``page_size`` alone
-  (every route of the app refuses parameters it does not declare);
+  read, the page's SQL (compiled once per shape of filters) run on asyncpg's own pool, the
+  same envelope and headers, orjson; for the station-year also with its items rendered as
+  JSON by PostgreSQL (``json_agg``), so that no row reaches Python;
+- FastAPI route: the same body as a FastAPI route taking the request and ``page_size``
+  alone (every route of the app refuses parameters it does not declare);
 - + query model: and the route's query model as a dependency (``QueryModel``);
 - + a generator dependency: and an async-generator dependency that yields nothing;
 - + read session: that dependency is the read session (``ReadSessionDep``), unused;
-- + ETag: and the ETag dependency (``CacheDep``) — every dependency the real route has;
-- the route: ``/api/weather?page_size=1`` (it reads through its session, with SQLAlchemy).
+- + ETag: and the ETag dependency (``CacheDep``), every dependency the real route has;
+- the route: ``/api/weather`` itself (it reads through its session, with SQLAlchemy).
 
 Each added route answers the route's own items, total and pages (checked first).
 
@@ -22,9 +25,9 @@ Each added route answers the route's own items, total and pages (checked first).
 In-process the app is called over raw ASGI (as ``bench.instructions``): CPU time per call,
 median of the rounds, or instructions per call under callgrind. With ``--serve`` the app
 runs under uvicorn (uvloop, httptools, one process) on 127.0.0.1 and ``wrk`` drives the
-floor, the hand-written endpoint and the route at 16 connections, in turn, each twice;
-requests/s are given as a share of the floor's in the same round. The database must hold
-the data (``weather-api load``; ``bench.api --keep`` leaves one)."""
+floor and each page hand-written and by the route at 16 connections, in turn, for each
+round; requests/s are given as the median share of the floor's in the same round. The
+database must hold the data (``weather-api load``; ``bench.api --keep`` leaves one)."""
 
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ import uvicorn
 import uvloop
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from sqlalchemy import bindparam
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from bench.api import parse_wrk, wrk_command
 from bench.common import in_process_app
@@ -53,20 +57,23 @@ from weather_api.api.pagination import page_envelope
 from weather_api.api.schemas import WeatherQuery
 from weather_api.api.weather import weather_query
 from weather_api.db.engine import Database
-from weather_api.db.paging import PageRequest
+from weather_api.db.paging import Key, PageRequest
 from weather_api.db.queries import WeatherRepository, last_key
-from weather_api.db.versions import VersionWatch
+from weather_api.db.versions import Version, VersionWatch
 
 FLOOR = "/health"
-ROUTE = "/api/weather?page_size=1"
+ONE_ROW = "page_size=1"
+STATION_YEAR = "station_id=USC00110072&start_date=2000-01-01&end_date=2000-12-31&page_size=366"
+ROUTE = "/api/weather"
 LAYERS = {  # name: path of the added route
     "hand-written": "/bench/hand-written",
-    "route": "/bench/route",
+    "FastAPI route": "/bench/route",
     "+ query model": "/bench/query",
     "+ a generator dependency": "/bench/generator",
     "+ read session": "/bench/session",
     "+ ETag": "/bench/etag",
 }
+RENDERED = "/bench/hand-written-rendered"
 CONNECTIONS = 16
 
 
@@ -80,48 +87,91 @@ Generator = Annotated[None, Depends(_nothing)]
 
 
 class HandWritten:
-    """The one-row first page without the framework's dependencies, the ORM session or
-    SQLAlchemy's execution: what the route does, written out."""
+    """A first page of /api/weather without the framework's dependencies, the ORM session or
+    SQLAlchemy's execution: what the route does, written out. Each shape of filters is
+    compiled once; ``construct_expanded_state`` gives the SQL and positional parameters of a
+    request, its expanding ``IN`` list included."""
 
-    def __init__(self, app: FastAPI, pool: Any, total: int) -> None:
+    def __init__(self, app: FastAPI, pool: Any) -> None:
         self.versions: VersionWatch = app.state.versions
-        self.pool = pool
-        self.total = total  # the route keeps it in memory per data version too
-        stmt = WeatherRepository(None).select_items({}).limit(bindparam("page_size"))  # type: ignore[arg-type]
         database: Database = app.state.database
-        compiled = stmt.compile(dialect=database.read_engine.dialect)
-        self.sql = str(compiled)  # $1, $2…: the statement's constants and the page size
-        self.names = compiled.positiontup or []
-        self.constants = compiled.params
+        self.dialect = database.read_engine.dialect
+        self.pool = pool
+        self.repo = WeatherRepository(None)  # type: ignore[arg-type]  # statements only
+        self.compiled: dict[frozenset[str], SQLCompiler] = {}
+        # The route keeps its totals in memory per data version; these are its answers'.
+        self.totals: dict[str, int] = {}
+
+    def _compiled(self, query: WeatherQuery) -> tuple[SQLCompiler, dict[str, Any]]:
+        shape, params = self.repo.given(query.filters)
+        if shape not in self.compiled:
+            stmt = self.repo.select_items(query.filters).limit(bindparam("page_size"))
+            compiled = stmt.compile(dialect=self.dialect)
+            assert isinstance(compiled, SQLCompiler)
+            self.compiled[shape] = compiled
+        return self.compiled[shape], params | {"page_size": query.page_size}
+
+    def _query(self, request: Request) -> tuple[WeatherQuery, str, tuple[Any, ...]]:
+        params = request.query_params
+        lists = weather_query.lists
+        data = {name: params.getlist(name) if name in lists else params[name] for name in params}
+        query = WeatherQuery.model_validate(data)
+        compiled, values = self._compiled(query)
+        state = compiled.construct_expanded_state(values)
+        return query, state.statement, state.positional_parameters
 
     async def page(self, request: Request) -> Response:
-        params = request.query_params
-        query = WeatherQuery.model_validate({name: params[name] for name in params})
+        query, sql, args = self._query(request)
         version = await self.versions.current()
         async with self.pool.acquire() as conn:
-            values = self.constants | {"page_size": query.page_size}
-            rows = [dict(r) for r in await conn.fetch(self.sql, *map(values.get, self.names))]
+            records = await conn.fetch(sql, *args)
+        rows = [dict(record) for record in records]
+        return self._response(request, query, version, rows, last_key(rows, WeatherRepository.KEY))
+
+    async def page_rendered(self, request: Request) -> Response:
+        """The same, its items rendered as JSON by PostgreSQL (no row reaches Python)."""
+        query, sql, args = self._query(request)
+        version = await self.versions.current()
+        order = "t.station_id, t.date"
+        rendered = (
+            f"SELECT coalesce(json_agg(t ORDER BY {order}), '[]')::text,"
+            f" (array_agg(ROW({order}) ORDER BY {order} DESC))[1] FROM ({sql}) AS t"
+        )
+        async with self.pool.acquire() as conn:
+            items, last = await conn.fetchrow(rendered, *args)
+        key = tuple(last) if last else None
+        return self._response(request, query, version, [], key, items.encode())
+
+    def _response(
+        self,
+        request: Request,
+        query: WeatherQuery,
+        version: Version | None,
+        rows: list[dict[str, Any]],
+        last: Key | None,
+        items: bytes | None = None,  # rendered already: in place of ``rows``
+    ) -> Response:
         links = Response()
         paging = PageRequest(1, query.page_size, None)
-        body = page_envelope(
-            request, links, paging, rows, self.total, last_key(rows, ("station_id", "date"))
-        )
+        total = self.totals[request.url.query]
+        body = page_envelope(request, links, paging, rows, total, last)
         headers = {
             "ETag": f'W/"{version[0] if version else None}-json"',
             "Cache-Control": CACHE_CONTROL,
             "Vary": VARY,
             "Link": links.headers["Link"],
         }
-        return Response(
-            orjson.dumps(body, default=float), media_type="application/json", headers=headers
-        )
+        rendered = orjson.dumps(body, default=float)
+        if items is not None:
+            rendered = rendered.replace(b'"items":[]', b'"items":' + items, 1)
+        return Response(rendered, media_type="application/json", headers=headers)
 
 
 def add_layers(app: FastAPI, hand: HandWritten) -> None:
     """The routes of LAYERS, ahead of the app's own."""
     router = APIRouter()
 
-    @router.get(LAYERS["route"])
+    @router.get(LAYERS["FastAPI route"])
     async def route(request: Request, page_size: int = 1) -> Response:
         return await hand.page(request)
 
@@ -142,6 +192,7 @@ def add_layers(app: FastAPI, hand: HandWritten) -> None:
         return await hand.page(request)
 
     router.add_route(LAYERS["hand-written"], hand.page)
+    router.add_route(RENDERED, hand.page_rendered)
     before = len(app.router.routes)
     app.include_router(router)
     added = app.router.routes[before:]
@@ -149,20 +200,36 @@ def add_layers(app: FastAPI, hand: HandWritten) -> None:
     app.router.routes[:0] = added
 
 
-async def check(app: FastAPI) -> None:
+def requests() -> tuple[dict[str, str], dict[str, str]]:
+    """In-process: the floor, each layer of the one-row page, the route, and the
+    station-year hand-written and by the route; under wrk: all but the layers between."""
+    floor = {"`/health` (the floor)": FLOOR}
+    one_row = {f"One row: {name}": f"{path}?{ONE_ROW}" for name, path in LAYERS.items()}
+    one_row["One row: the route"] = f"{ROUTE}?{ONE_ROW}"
+    station_year = {
+        "Station-year (366 rows): hand-written": f"{LAYERS['hand-written']}?{STATION_YEAR}",
+        "Station-year: hand-written, items rendered by PostgreSQL": f"{RENDERED}?{STATION_YEAR}",
+        "Station-year: the route": f"{ROUTE}?{STATION_YEAR}",
+    }
+    ends = ("One row: hand-written", "One row: the route")
+    return floor | one_row | station_year, floor | {k: one_row[k] for k in ends} | station_year
+
+
+async def check(app: FastAPI, hand: HandWritten) -> None:
     """Every added route answers what the route answers (its links name its own path)."""
     fields = ("items", "total", "pages")
-    want = {k: orjson.loads(await call(app, ROUTE))[k] for k in fields}
-    for path in LAYERS.values():
-        body = orjson.loads(await call(app, f"{path}?page_size=1"))
-        if {k: body[k] for k in fields} != want:
-            raise SystemExit(f"{path} answers {body}, the route {want}")
+    for query in (ONE_ROW, STATION_YEAR):
+        route = orjson.loads(await call(app, f"{ROUTE}?{query}"))
+        hand.totals[query] = route["total"]
+        paths = [f"{p}?{query}" for p in LAYERS.values()] if query == ONE_ROW else []
+        for path in paths or [f"{p}?{query}" for p in (LAYERS["hand-written"], RENDERED)]:
+            body = orjson.loads(await call(app, path))
+            if {k: body[k] for k in fields} != {k: route[k] for k in fields}:
+                raise SystemExit(f"{path} answers {body}, the route {route}")
 
 
 async def in_process(app: FastAPI, calls: int, rounds: int, prefix: str | None) -> None:
-    paths = {"`/health` (the floor)": FLOOR}
-    paths |= {name: f"{path}?page_size=1" for name, path in LAYERS.items()}
-    paths["the route, `/api/weather?page_size=1`"] = ROUTE
+    paths, _ = requests()
     unit = "M instructions" if prefix else "ms CPU"
     samples: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(rounds):  # rounds interleave the paths: drift hits all of them
@@ -185,8 +252,7 @@ async def serve(app: FastAPI, duration: int, rounds: int) -> None:
     port = sock.getsockname()[1]
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    hand_written = f"{LAYERS['hand-written']}?page_size=1"
-    paths = {"`/health` (the floor)": FLOOR, "hand-written": hand_written, "the route": ROUTE}
+    _, paths = requests()
     rows: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
     try:
         for _ in range(rounds):
@@ -220,9 +286,9 @@ async def measure(args: argparse.Namespace) -> None:
     async with app.router.lifespan_context(app):
         pool = await asyncpg.create_pool(args.database_url, min_size=1, max_size=10)
         try:
-            total = await pool.fetchval("SELECT count(*) FROM observations")
-            add_layers(app, HandWritten(app, pool, total))
-            await check(app)
+            hand = HandWritten(app, pool)
+            add_layers(app, hand)
+            await check(app, hand)
             if args.serve:
                 await serve(app, args.duration, args.rounds)
             else:
