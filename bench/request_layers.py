@@ -12,7 +12,8 @@ station-year (366 rows) hand-written beside the route.
 - + query model: and the route's query model as a dependency (``QueryModel``);
 - + a generator dependency: and an async-generator dependency that yields nothing;
 - + read session: that dependency is the read session (``ReadSessionDep``), unused;
-- + ETag: and the ETag dependency (``CacheDep``), every dependency the real route has;
+- + ETag: and the ETag validators (``conditional``) as a dependency, as the route had them
+  before it called ``conditional`` itself;
 - the route: ``/api/weather`` itself (it reads through its session, with SQLAlchemy).
 
 Each added route answers the route's own items, total and pages (checked first).
@@ -51,7 +52,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from bench.api import parse_wrk, wrk_command
 from bench.common import in_process_app
 from bench.instructions import call, per_call
-from weather_api.api.caching import CACHE_CONTROL, VARY, CacheDep
+from weather_api.api.caching import CACHE_CONTROL, VARY, Validators, conditional
 from weather_api.api.dependencies import ReadSessionDep
 from weather_api.api.pagination import page_envelope
 from weather_api.api.schemas import WeatherQuery
@@ -84,6 +85,13 @@ async def _nothing() -> AsyncIterator[None]:
 # At module level: FastAPI reads the routes' annotations (strings here) in this namespace.
 Query = Annotated[WeatherQuery, Depends(weather_query)]
 Generator = Annotated[None, Depends(_nothing)]
+
+
+async def _etag(request: Request, response: Response, session: ReadSessionDep) -> Validators:
+    return await conditional(request, response, session)
+
+
+ETag = Annotated[Validators, Depends(_etag)]
 
 
 class HandWritten:
@@ -188,7 +196,7 @@ def add_layers(app: FastAPI, hand: HandWritten) -> None:
         return await hand.page(request)
 
     @router.get(LAYERS["+ ETag"])
-    async def with_etag(request: Request, _q: Query, _s: ReadSessionDep, _c: CacheDep) -> Response:
+    async def with_etag(request: Request, _q: Query, _s: ReadSessionDep, _c: ETag) -> Response:
         return await hand.page(request)
 
     router.add_route(LAYERS["hand-written"], hand.page)

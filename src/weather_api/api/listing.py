@@ -10,7 +10,7 @@ import orjson
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from weather_api.api.caching import Validators, wants_csv
+from weather_api.api.caching import conditional, wants_csv
 from weather_api.api.dependencies import get_database
 from weather_api.api.examples import Example, named
 from weather_api.api.exports import csv_response
@@ -25,7 +25,6 @@ async def respond(
     response: Response,
     *,
     query: PageQuery,
-    cache: Validators,
     session: AsyncSession,
     repo: ListRepository,
     filename: str,
@@ -37,6 +36,7 @@ async def respond(
     response model and dumped by FastAPI: its rows come from typed SQL columns, and
     building a model instance per item cost more than the query of a page. The model still
     documents the response in the OpenAPI document. ``item`` reshapes a JSON item."""
+    cache = await conditional(request, response, session)
     reject_repeated(request, query)
     if wants_csv(request):
         settings: Settings = request.app.state.settings

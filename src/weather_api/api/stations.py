@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from weather_api.api import examples
-from weather_api.api.caching import GEOJSON, CacheDep, wants_geojson
+from weather_api.api.caching import GEOJSON, conditional, wants_geojson
 from weather_api.api.dependencies import QueryModel, ReadSessionDep
 from weather_api.api.errors import ApiError
 from weather_api.api.examples import named
@@ -59,7 +59,6 @@ async def list_stations(
     response: Response,
     query: Annotated[StationsQuery, Depends(stations_query)],
     session: ReadSessionDep,
-    cache: CacheDep,
 ) -> Any:
     """Every station that has observations, with NOAA's metadata (name, coordinates,
     elevation, networks; `null` where unknown), its first and last day, number of days
@@ -71,13 +70,13 @@ async def list_stations(
     FeatureCollection."""
     repo = StationRepository(session, near=query.point, units=query.units)
     if wants_geojson(request):
+        cache = await conditional(request, response, session)
         reject_repeated(request, query)
         return geojson_response(collection(await repo.features(query.filters)), cache.headers)
     return await respond(
         request,
         response,
         query=query,
-        cache=cache,
         session=session,
         repo=repo,
         filename="stations.csv",
@@ -107,12 +106,13 @@ async def list_stations(
 )
 async def get_station(
     request: Request,
+    response: Response,
     station_id: Annotated[StationId, Path(description="Station id.", examples=["USC00110072"])],
     query: Annotated[StationQuery, Depends(station_query)],
     session: ReadSessionDep,
-    cache: CacheDep,
 ) -> Any:
     """One station, as in the list."""
+    cache = await conditional(request, response, session)
     reject_repeated(request, query)
     rows = await StationRepository(session, units=query.units).features({"station_id": station_id})
     if not rows:

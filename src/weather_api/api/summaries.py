@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
-from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import QueryModel, ReadSessionDep
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import (
@@ -60,13 +59,11 @@ async def list_weather_summary(
     response: Response,
     query: Annotated[SummaryQuery, Depends(summary_query)],
     session: ReadSessionDep,
-    cache: CacheDep,
 ) -> Any:
     return await respond(
         request,
         response,
         query=query,
-        cache=cache,
         session=session,
         repo=SummaryRepository(session, units=query.units),
         filename="weather-summary.csv",
@@ -95,13 +92,11 @@ async def list_weather_normals(
     response: Response,
     query: Annotated[NormalsQuery, Depends(normals_query)],
     session: ReadSessionDep,
-    cache: CacheDep,
 ) -> Any:
     return await respond(
         request,
         response,
         query=query,
-        cache=cache,
         session=session,
         repo=NormalsRepository(session, units=query.units),
         filename="weather-normals.csv",

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
-from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import QueryModel, ReadSessionDep
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import (
@@ -40,7 +39,6 @@ async def list_weather(
     response: Response,
     query: Annotated[WeatherQuery, Depends(weather_query)],
     session: ReadSessionDep,
-    cache: CacheDep,
 ) -> Any:
     """Daily max/min temperature (°C) and precipitation (mm) per station, sorted by station
     then date; `null` where the station reported no value. `units=imperial`: °F and
@@ -50,7 +48,6 @@ async def list_weather(
         request,
         response,
         query=query,
-        cache=cache,
         session=session,
         repo=repo,
         filename="weather.csv",
@@ -69,7 +66,6 @@ async def list_weather_stats(
     response: Response,
     query: Annotated[StatsQuery, Depends(stats_query)],
     session: ReadSessionDep,
-    cache: CacheDep,
 ) -> Any:
     """Per station and year: mean max and min temperature (°C; °F with `units=imperial`),
     total precipitation (cm; inches),
@@ -79,7 +75,6 @@ async def list_weather_stats(
         request,
         response,
         query=query,
-        cache=cache,
         session=session,
         repo=StatsRepository(session, units=query.units),
         filename="weather-stats.csv",

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
-from weather_api.api.caching import CacheDep
 from weather_api.api.dependencies import QueryModel, ReadSessionDep
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import Page, YieldItem, YieldQuery
@@ -45,7 +44,6 @@ async def list_yield(
     response: Response,
     query: Annotated[YieldQuery, Depends(yield_query)],
     session: ReadSessionDep,
-    cache: CacheDep,
 ) -> Any:
     """US corn grain yield per year, in thousand metric tons. With `include=weather` each
     year also carries the mean over stations of that year's yearly stats. With
@@ -67,7 +65,6 @@ async def list_yield(
         request,
         response,
         query=query,
-        cache=cache,
         session=session,
         repo=repo,
         filename="corn-yield.csv",
