@@ -20,7 +20,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -95,17 +96,19 @@ def instructions(prefix: str) -> int:
     return total
 
 
-async def per_call(app: Any, path: str, calls: int, prefix: str | None) -> float:
-    """After a warm-up, millions of instructions per call of ``path`` counted by callgrind
+async def per_call(
+    run: Callable[[], Awaitable[object]], calls: int, prefix: str | None, warm_up: int = WARM_UP
+) -> float:
+    """After a warm-up, millions of instructions per call of ``run`` counted by callgrind
     (with the dump ``prefix``), or without one, milliseconds of CPU time per call."""
-    for _ in range(WARM_UP):
-        await call(app, path)
+    for _ in range(warm_up):
+        await run()
     if prefix:
         callgrind("--zero")
         callgrind("--instr=on")
     start = time.process_time()
     for _ in range(calls):
-        await call(app, path)
+        await run()
     if not prefix:
         return (time.process_time() - start) * 1000 / calls
     callgrind("--instr=off")
@@ -117,7 +120,7 @@ async def measure(url: str, calls: int, prefix: str | None) -> None:
     app = in_process_app(url)
     async with app.router.lifespan_context(app):
         for path in PATHS:
-            value = await per_call(app, path, calls, prefix)
+            value = await per_call(partial(call, app, path), calls, prefix)
             if prefix:
                 print(f"{value:8.2f} M instructions/request  {path}")
             else:

@@ -15,14 +15,13 @@ import argparse
 import asyncio
 import statistics
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 from sqlalchemy import bindparam, select
 
 from bench.common import in_process_app
-from bench.instructions import call
+from bench.instructions import call, per_call
 from weather_api.db.engine import Database
 from weather_api.db.models import Observation
 
@@ -79,12 +78,7 @@ async def measure(url: str, calls: int, rounds: int) -> list[tuple[str, float]]:
         try:
             for _ in range(rounds):  # rounds interleave the paths: drift hits all of them
                 for name, run in paths:
-                    for _ in range(WARM_UP):
-                        await run()
-                    start = time.process_time()
-                    for _ in range(calls):
-                        await run()
-                    samples[name].append((time.process_time() - start) * 1000 / calls)
+                    samples[name].append(await per_call(run, calls, None, WARM_UP))
         finally:
             await own_pool.close()
         return [(name, statistics.median(values)) for name, values in samples.items()]

@@ -39,6 +39,7 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Annotated, Any
 
 import asyncpg
@@ -242,7 +243,7 @@ async def in_process(app: FastAPI, calls: int, rounds: int, prefix: str | None) 
     samples: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(rounds):  # rounds interleave the paths: drift hits all of them
         for name, path in paths.items():
-            samples[name].append(await per_call(app, path, calls, prefix))
+            samples[name].append(await per_call(partial(call, app, path), calls, prefix))
     floor = statistics.median(samples["`/health` (the floor)"])
     print(f"| Request | {unit} per call | Against the floor |\n|---|---:|---:|")
     for name, values in samples.items():
