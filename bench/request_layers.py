@@ -54,7 +54,7 @@ from bench.api import parse_wrk, wrk_command
 from bench.common import in_process_app
 from bench.instructions import call, per_call
 from weather_api.api.caching import CACHE_CONTROL, VARY, Validators, conditional
-from weather_api.api.dependencies import ReadSessionDep
+from weather_api.api.dependencies import ReadSessionDep, read
 from weather_api.api.pagination import page_envelope
 from weather_api.api.schemas import WeatherQuery
 from weather_api.api.weather import weather_query
@@ -88,8 +88,9 @@ Query = Annotated[WeatherQuery, Depends(weather_query)]
 Generator = Annotated[None, Depends(_nothing)]
 
 
-async def _etag(request: Request, response: Response, session: ReadSessionDep) -> Validators:
-    return await conditional(request, response, session)
+async def _etag(request: Request, response: Response, _s: ReadSessionDep) -> Validators:
+    async with read(request) as reader:
+        return await conditional(request, response, reader)
 
 
 ETag = Annotated[Validators, Depends(_etag)]

@@ -15,7 +15,8 @@ import subprocess
 import threading
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import nullcontext
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +40,7 @@ from weather_api.db.engine import (
     create_load_engine,
     temporary_embedded,
 )
+from weather_api.db.queries import Caches, Reader
 from weather_api.ingest.loader import Loader
 from weather_api.ingest.sources import PACKAGED_STATION_LIST, SourceLimits
 from weather_api.settings import Settings
@@ -211,15 +213,37 @@ async def session(api_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-async def app(api_db_url: str, session: AsyncSession) -> AsyncIterator[FastAPI]:
-    """The application over the sample database, reading through the rolled-back session."""
-    app = create_app(settings_for(api_db_url))
+async def reader(session: AsyncSession) -> Reader:
+    """Reads on the connection of the test's transaction: they see its writes."""
+    conn = await session.connection()
+    connection = (await conn.get_raw_connection()).driver_connection
+
+    async def checkout() -> tuple[Any, Callable[[], Awaitable[None]]]:
+        return connection, _kept  # the transaction's, until the test ends
+
+    return Reader(checkout, conn.dialect, Caches(), watched=False)
+
+
+async def _kept() -> None:
+    pass
+
+
+def read_in_transaction(app: FastAPI, session: AsyncSession, reader: Reader) -> None:
+    """Point a started app's reads at the test's transaction."""
 
     async def override() -> AsyncIterator[AsyncSession]:
         yield session
 
     app.dependency_overrides[get_read_session] = override
+    app.state.readers = lambda: nullcontext(reader)
+
+
+@pytest.fixture
+async def app(api_db_url: str, session: AsyncSession, reader: Reader) -> AsyncIterator[FastAPI]:
+    """The application over the sample database, reading in the rolled-back transaction."""
+    app = create_app(settings_for(api_db_url))
     async with app.router.lifespan_context(app):
+        read_in_transaction(app, session, reader)
         yield app
 
 

@@ -18,10 +18,10 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import settings_for
+from tests.conftest import read_in_transaction, settings_for
 from tests.live_server import live_server
-from weather_api.api.dependencies import get_read_session
 from weather_api.app import create_app
+from weather_api.db.queries import Reader
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 Client = tuple[AsyncClient, Callable[[], list[str]]]
@@ -31,6 +31,7 @@ Client = tuple[AsyncClient, Callable[[], list[str]]]
 async def logged_client(
     url: str,
     session: AsyncSession,
+    reader: Reader,
     log_format: str,
     add_routes: Callable[[FastAPI], None] | None = None,
 ) -> AsyncIterator[Client]:
@@ -41,10 +42,6 @@ async def logged_client(
     buffer = io.StringIO()
     handler.setStream(buffer)
 
-    async def override() -> AsyncIterator[AsyncSession]:
-        yield session
-
-    app.dependency_overrides[get_read_session] = override
     if add_routes is not None:
         add_routes(app)
     transport = ASGITransport(app=app, raise_app_exceptions=False)
@@ -52,12 +49,15 @@ async def logged_client(
         app.router.lifespan_context(app),
         AsyncClient(transport=transport, base_url="http://test") as client,
     ):
+        read_in_transaction(app, session, reader)
         yield client, lambda: buffer.getvalue().splitlines()
 
 
 @pytest.fixture
-async def json_client(api_db_url: str, session: AsyncSession) -> AsyncIterator[Client]:
-    async with logged_client(api_db_url, session, "json") as client:
+async def json_client(
+    api_db_url: str, session: AsyncSession, reader: Reader
+) -> AsyncIterator[Client]:
+    async with logged_client(api_db_url, session, reader, "json") as client:
         yield client
 
 
@@ -120,7 +120,7 @@ async def test_an_unsafe_incoming_id_is_replaced(json_client: Client, sent: byte
 
 
 async def test_an_unhandled_error_is_logged_with_the_request_id(
-    api_db_url: str, session: AsyncSession
+    api_db_url: str, session: AsyncSession, reader: Reader
 ) -> None:
     async def boom() -> None:
         raise RuntimeError("boom")
@@ -128,7 +128,8 @@ async def test_an_unhandled_error_is_logged_with_the_request_id(
     def add_failing_route(app: FastAPI) -> None:
         app.add_api_route("/boom", boom)
 
-    async with logged_client(api_db_url, session, "json", add_failing_route) as (client, lines):
+    logged = logged_client(api_db_url, session, reader, "json", add_failing_route)
+    async with logged as (client, lines):
         response = await client.get("/boom", headers={"X-Request-ID": "trace-42"})
     assert response.status_code == 500
     tagged = [r for r in records(lines()) if r.get("request_id") == "trace-42"]
@@ -141,8 +142,10 @@ async def test_an_unhandled_error_is_logged_with_the_request_id(
     assert access(lines())[0]["status"] == 500
 
 
-async def test_text_lines_show_the_id_or_a_dash(api_db_url: str, session: AsyncSession) -> None:
-    async with logged_client(api_db_url, session, "text") as (client, lines):
+async def test_text_lines_show_the_id_or_a_dash(
+    api_db_url: str, session: AsyncSession, reader: Reader
+) -> None:
+    async with logged_client(api_db_url, session, reader, "text") as (client, lines):
         rid = (await client.get("/health")).headers["x-request-id"]
         logging.getLogger("weather_api.test").info("outside any request")
     assert any(f"INFO    [{rid}] weather_api.access: GET /health 200 " in line for line in lines())

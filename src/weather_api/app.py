@@ -63,6 +63,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     read_engine = create_engine(read_url.get_secret_value(), settings) if read_url else engine
     export_engine = create_export_engine(read_url.get_secret_value() if read_url else url, settings)
     database = app.state.database = Database(engine, read_engine, export_engine)
+    # What routes read through (api.dependencies.read); the tests' harness puts the
+    # connection of each test's transaction in its place.
+    app.state.readers = database.reader
     app.state.versions = VersionWatch(read_engine, settings.data_version_max_age_ms / 1000)
     load_engine = create_load_engine(url, settings)
     load_jobs = app.state.load_jobs = LoadJobs(

@@ -41,4 +41,4 @@ def test_shortcuts_become_the_filters_they_stand_for() -> None:
 
 def test_an_unknown_filter_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="no such filter: elevation"):
-        StationRepository(session=None).select_items({"elevation": 300})  # type: ignore[arg-type]
+        StationRepository(reader=None).select_items({"elevation": 300})  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.sample import FIRST, LAST, STATIONS, read_days
 from weather_api.db.paging import PageRequest
-from weather_api.db.queries import StationRepository
+from weather_api.db.queries import Reader, StationRepository
 from weather_api.ingest.sources import PACKAGED_STATION_LIST
 
 
@@ -97,11 +97,13 @@ async def test_unknown_and_malformed_ids(client: AsyncClient, app: FastAPI) -> N
     assert malformed.json()["errors"][0]["param"] == "station_id"
 
 
-async def test_a_total_is_counted_once_per_data_version(session: AsyncSession) -> None:
+async def test_a_total_is_counted_once_per_data_version(
+    session: AsyncSession, reader: Reader
+) -> None:
     """A list's total is kept per data version: a page read with the kept total has the
     rows of one counted in its query; a station added without a new version (which no
     load does) leaves it, and a new version counts again."""
-    repo = StationRepository(session)
+    repo = StationRepository(reader)
     first, second = PageRequest(1, 2, None), PageRequest(2, 2, None)
     version = ("a version of this test", object())
     rows, total = await repo.page({}, first, version)

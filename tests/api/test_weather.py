@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.sample import STATIONS, Day, read_days
+from weather_api.db.engine import Database
 from weather_api.db.paging import PageRequest
 from weather_api.db.queries import WeatherRepository
 
@@ -209,9 +210,11 @@ async def test_concurrent_deep_pages_build_the_buckets_once(
     version = ("a new version", object())
     paging = PageRequest(22, 100, None)
 
+    database = Database(api_engine, api_engine)
+
     async def page(data_version: object) -> tuple[list[dict[str, Any]], int]:
-        async with AsyncSession(api_engine) as session:
-            return await WeatherRepository(session).page({}, paging, data_version)
+        async with database.reader() as reader:
+            return await WeatherRepository(reader).page({}, paging, data_version)
 
     pages = await asyncio.gather(*(page(version) for _ in range(8)))
     assert builds == 1

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 
 from fastapi import Request, Response
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from weather_api.api.errors import ApiError
 from weather_api.db.models import DataVersion
+from weather_api.db.queries import Reader
 from weather_api.db.versions import Version, VersionWatch
 
 # Caches may keep a copy but must revalidate: a load can change the data at any time.
 CACHE_CONTROL = "public, max-age=0, must-revalidate"
 VARY = "Accept, Accept-Encoding"
-# Built once: a statement reused hits SQLAlchemy's compiled cache without rebuilding its key.
+# Built once: compiled once (``Reader``).
 _CURRENT = select(DataVersion.version, DataVersion.changed_at)
 
 
@@ -60,23 +60,22 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or etag.removeprefix("W/") in tags
 
 
-async def current_version(request: Request, session: AsyncSession) -> Version | None:
-    """The process's watch for a session on the engine, which reads committed data only;
-    a session in a transaction of its own (a test's) may see its own change: it asks."""
+async def current_version(request: Request, reader: Reader) -> Version | None:
+    """The process's watch, for reads of committed data only; a reader in a transaction of
+    its own (a test's) may see its own change: it asks."""
     watch: VersionWatch | None = getattr(request.app.state, "versions", None)
-    if watch is not None and isinstance(session.bind, AsyncEngine):
+    if watch is not None and reader.watched:
         return await watch.current()
-    conn = await session.connection()  # Core: the ORM adds nothing to reading two columns
-    row = (await conn.execute(_CURRENT)).first()
-    return (row.version, row.changed_at) if row else None
+    rows = await reader.rows(_CURRENT, {})
+    return (rows[0]["version"], rows[0]["changed_at"]) if rows else None
 
 
-async def conditional(request: Request, response: Response, session: AsyncSession) -> Validators:
+async def conditional(request: Request, response: Response, reader: Reader) -> Validators:
     """The validators of a GET that reads data, set on ``response``; a bodiless 304 when the
     client's ETag is current. Routes call it first, rather than take it as a dependency:
     FastAPI's solving of one more dependency cost 0.18 M instructions of a one-row page's
     2.73 M (docs/benchmarks.md, Request path)."""
-    row = await current_version(request, session)
+    row = await current_version(request, reader)
     version = row[0] if row else None
     etag = f'W/"{version}-{_representation(request)}"'
     # Vary as on the 200 a 304 stands for: its body depends on Accept (JSON, CSV or

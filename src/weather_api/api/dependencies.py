@@ -1,8 +1,9 @@
-"""What routes receive: settings, the database handles and a session per request."""
+"""What routes receive: settings, the database handles, their reads and a session."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, Generic, TypeVar, get_origin
 
 from fastapi import Depends, Request
@@ -15,6 +16,7 @@ from starlette.routing import BaseRoute
 
 from weather_api.api.errors import ApiError
 from weather_api.db.engine import Database
+from weather_api.db.queries import Reader
 from weather_api.settings import Settings
 
 
@@ -31,6 +33,14 @@ def get_database(request: Request) -> Database:
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with get_database(request).read_session() as session:
         yield session
+
+
+def read(request: Request) -> AbstractAsyncContextManager[Reader]:
+    """The request's reads, for a route to enter (``async with read(request) as reader``):
+    a generator dependency and a session cost a one-row page more than its query
+    (docs/benchmarks.md, Request path)."""
+    readers: Callable[[], AbstractAsyncContextManager[Reader]] = request.app.state.readers
+    return readers()
 
 
 Q = TypeVar("Q", bound=BaseModel)

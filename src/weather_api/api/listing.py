@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 from fastapi import Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from weather_api.api.caching import conditional, wants_csv
 from weather_api.api.dependencies import get_database
@@ -16,7 +15,7 @@ from weather_api.api.examples import Example, named
 from weather_api.api.exports import csv_response
 from weather_api.api.pagination import page_envelope, page_request, reject_repeated
 from weather_api.api.schemas import PageQuery, Problem
-from weather_api.db.queries import ListRepository, last_key
+from weather_api.db.queries import ListRepository, Reader, last_key
 from weather_api.settings import Settings
 
 
@@ -25,7 +24,7 @@ async def respond(
     response: Response,
     *,
     query: PageQuery,
-    session: AsyncSession,
+    reader: Reader,
     repo: ListRepository,
     filename: str,
     item: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
@@ -36,13 +35,13 @@ async def respond(
     response model and dumped by FastAPI: its rows come from typed SQL columns, and
     building a model instance per item cost more than the query of a page. The model still
     documents the response in the OpenAPI document. ``item`` reshapes a JSON item."""
-    cache = await conditional(request, response, session)
+    cache = await conditional(request, response, reader)
     reject_repeated(request, query)
     if wants_csv(request):
         settings: Settings = request.app.state.settings
         # The export streams on a connection of its own pool for as long as the client
         # reads: give the request's back first.
-        await session.close()
+        await reader.close()
         database = get_database(request)
         return csv_response(
             database.export_engine or database.read_engine,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from weather_api.api import examples
 from weather_api.api.caching import GEOJSON, conditional, wants_geojson
-from weather_api.api.dependencies import QueryModel, ReadSessionDep
+from weather_api.api.dependencies import QueryModel, read
 from weather_api.api.errors import ApiError
 from weather_api.api.examples import named
 from weather_api.api.geojson import (
@@ -58,7 +58,6 @@ async def list_stations(
     request: Request,
     response: Response,
     query: Annotated[StationsQuery, Depends(stations_query)],
-    session: ReadSessionDep,
 ) -> Any:
     """Every station that has observations, with NOAA's metadata (name, coordinates,
     elevation, networks; `null` where unknown), its first and last day, number of days
@@ -68,19 +67,20 @@ async def list_stations(
     `radius_km` keeps the nearer ones, `bbox` those inside a box. `format=geojson` (or
     `Accept: application/geo+json`) gives the whole filtered result as a GeoJSON
     FeatureCollection."""
-    repo = StationRepository(session, near=query.point, units=query.units)
-    if wants_geojson(request):
-        cache = await conditional(request, response, session)
-        reject_repeated(request, query)
-        return geojson_response(collection(await repo.features(query.filters)), cache.headers)
-    return await respond(
-        request,
-        response,
-        query=query,
-        session=session,
-        repo=repo,
-        filename="stations.csv",
-    )
+    async with read(request) as reader:
+        repo = StationRepository(reader, near=query.point, units=query.units)
+        if wants_geojson(request):
+            cache = await conditional(request, response, reader)
+            reject_repeated(request, query)
+            return geojson_response(collection(await repo.features(query.filters)), cache.headers)
+        return await respond(
+            request,
+            response,
+            query=query,
+            reader=reader,
+            repo=repo,
+            filename="stations.csv",
+        )
 
 
 @router.get(
@@ -109,12 +109,14 @@ async def get_station(
     response: Response,
     station_id: Annotated[StationId, Path(description="Station id.", examples=["USC00110072"])],
     query: Annotated[StationQuery, Depends(station_query)],
-    session: ReadSessionDep,
 ) -> Any:
     """One station, as in the list."""
-    cache = await conditional(request, response, session)
-    reject_repeated(request, query)
-    rows = await StationRepository(session, units=query.units).features({"station_id": station_id})
+    async with read(request) as reader:
+        cache = await conditional(request, response, reader)
+        reject_repeated(request, query)
+        rows = await StationRepository(reader, units=query.units).features(
+            {"station_id": station_id}
+        )
     if not rows:
         raise ApiError(404, f"no station {station_id}")
     if wants_geojson(request):

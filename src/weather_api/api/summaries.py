@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
-from weather_api.api.dependencies import QueryModel, ReadSessionDep
+from weather_api.api.dependencies import QueryModel, read
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import (
     _DEFINITIONS,
@@ -58,16 +58,16 @@ async def list_weather_summary(
     request: Request,
     response: Response,
     query: Annotated[SummaryQuery, Depends(summary_query)],
-    session: ReadSessionDep,
 ) -> Any:
-    return await respond(
-        request,
-        response,
-        query=query,
-        session=session,
-        repo=SummaryRepository(session, units=query.units),
-        filename="weather-summary.csv",
-    )
+    async with read(request) as reader:
+        return await respond(
+            request,
+            response,
+            query=query,
+            reader=reader,
+            repo=SummaryRepository(reader, units=query.units),
+            filename="weather-summary.csv",
+        )
 
 
 @router.get(
@@ -91,13 +91,13 @@ async def list_weather_normals(
     request: Request,
     response: Response,
     query: Annotated[NormalsQuery, Depends(normals_query)],
-    session: ReadSessionDep,
 ) -> Any:
-    return await respond(
-        request,
-        response,
-        query=query,
-        session=session,
-        repo=NormalsRepository(session, units=query.units),
-        filename="weather-normals.csv",
-    )
+    async with read(request) as reader:
+        return await respond(
+            request,
+            response,
+            query=query,
+            reader=reader,
+            repo=NormalsRepository(reader, units=query.units),
+            filename="weather-normals.csv",
+        )

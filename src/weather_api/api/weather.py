@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
-from weather_api.api.dependencies import QueryModel, ReadSessionDep
+from weather_api.api.dependencies import QueryModel, read
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import (
     ImperialStatsItem,
@@ -38,20 +38,19 @@ async def list_weather(
     request: Request,
     response: Response,
     query: Annotated[WeatherQuery, Depends(weather_query)],
-    session: ReadSessionDep,
 ) -> Any:
     """Daily max/min temperature (°C) and precipitation (mm) per station, sorted by station
     then date; `null` where the station reported no value. `units=imperial`: °F and
     inches."""
-    repo = WeatherRepository(session, units=query.units)
-    return await respond(
-        request,
-        response,
-        query=query,
-        session=session,
-        repo=repo,
-        filename="weather.csv",
-    )
+    async with read(request) as reader:
+        return await respond(
+            request,
+            response,
+            query=query,
+            reader=reader,
+            repo=WeatherRepository(reader, units=query.units),
+            filename="weather.csv",
+        )
 
 
 @router.get(
@@ -65,17 +64,17 @@ async def list_weather_stats(
     request: Request,
     response: Response,
     query: Annotated[StatsQuery, Depends(stats_query)],
-    session: ReadSessionDep,
 ) -> Any:
     """Per station and year: mean max and min temperature (°C; °F with `units=imperial`),
     total precipitation (cm; inches),
     and how many days each figure stands on. Missing days are ignored; a figure with no
     day to stand on is `null`."""
-    return await respond(
-        request,
-        response,
-        query=query,
-        session=session,
-        repo=StatsRepository(session, units=query.units),
-        filename="weather-stats.csv",
-    )
+    async with read(request) as reader:
+        return await respond(
+            request,
+            response,
+            query=query,
+            reader=reader,
+            repo=StatsRepository(reader, units=query.units),
+            filename="weather-stats.csv",
+        )

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
-from weather_api.api.dependencies import QueryModel, ReadSessionDep
+from weather_api.api.dependencies import QueryModel, read
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import Page, YieldItem, YieldQuery
 from weather_api.db.climate import SeasonYieldRepository
@@ -43,7 +43,6 @@ async def list_yield(
     request: Request,
     response: Response,
     query: Annotated[YieldQuery, Depends(yield_query)],
-    session: ReadSessionDep,
 ) -> Any:
     """US corn grain yield per year, in thousand metric tons. With `include=weather` each
     year also carries the mean over stations of that year's yearly stats. With
@@ -56,17 +55,18 @@ async def list_yield(
     `units=imperial`: °F, inches and °F·days (`gdd_f`, `edd_f`: 1.8 times the °C·days);
     the degree-day parameters stay in °C."""
     season = query.include == "season"
-    repo: ListRepository = (
-        SeasonYieldRepository(session, units=query.units)
-        if season
-        else YieldRepository(session, weather=query.include == "weather", units=query.units)
-    )
-    return await respond(
-        request,
-        response,
-        query=query,
-        session=session,
-        repo=repo,
-        filename="corn-yield.csv",
-        item=_nest_season if season else _nest,
-    )
+    async with read(request) as reader:
+        repo: ListRepository = (
+            SeasonYieldRepository(reader, units=query.units)
+            if season
+            else YieldRepository(reader, weather=query.include == "weather", units=query.units)
+        )
+        return await respond(
+            request,
+            response,
+            query=query,
+            reader=reader,
+            repo=repo,
+            filename="corn-yield.csv",
+            item=_nest_season if season else _nest,
+        )

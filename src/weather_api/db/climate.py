@@ -30,7 +30,6 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from weather_api.db.paging import PageRequest, key_date, key_str, key_year
 from weather_api.db.queries import (
@@ -40,6 +39,7 @@ from weather_api.db.queries import (
     AnySelect,
     Filters,
     ListRepository,
+    Reader,
     Rows,
     _page,
     _Paged,
@@ -548,8 +548,8 @@ class _ParamRepository(ListRepository):
     holds every parameter, ``_statement`` picks the statement and binds them; ``units``
     shapes the figures (see ``db.units``)."""
 
-    def __init__(self, session: AsyncSession, *, units: Units = "metric") -> None:
-        super().__init__(session)
+    def __init__(self, reader: Reader, *, units: Units = "metric") -> None:
+        super().__init__(reader)
         self.units = units
 
     def _statement(self, filters: Filters) -> tuple[_Paged, dict[str, Any]]:
@@ -563,7 +563,7 @@ class _ParamRepository(ListRepository):
         self, filters: Filters, paging: PageRequest, data_version: Hashable = None
     ) -> tuple[Rows, int]:
         paged, params = self._statement(filters)
-        return await _page(self.session, paged, params, paging, data_version)
+        return await _page(self.reader, paged, params, paging, data_version)
 
 
 class SummaryRepository(_ParamRepository):

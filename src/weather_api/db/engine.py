@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.util import await_
+from sqlalchemy.util import await_, greenlet_spawn
 
+from weather_api.db.queries import Caches, Reader
 from weather_api.settings import Settings
 
 if TYPE_CHECKING:  # alembic is imported where used: it is a large share of start-up
@@ -271,12 +272,47 @@ class Database:
         pool = self.read_engine.pool
         assert isinstance(pool, QueuePool)  # create_engine's pool
         self._read_turns = asyncio.Semaphore(pool.size())
+        self._read_caches = Caches()
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """A read session, once it is this caller's turn for a connection."""
         async with self._read_turns, self._read_sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[Reader]:
+        """The reads of a request, on a connection taken at its first read, once it is
+        this caller's turn; given back at the end."""
+        reader = Reader(self._checkout, self.read_engine.dialect, self._read_caches)
+        try:
+            yield reader
+        finally:
+            await reader.close()
+
+    async def _checkout(self) -> tuple[Any, Callable[[], Awaitable[None]]]:
+        """A pooled connection's driver connection, and the call that gives it back. Taken
+        through the read engine's pool, with its ping, limits and timeout; used without a
+        transaction, as the read sessions' autocommit."""
+        await self._read_turns.acquire()
+        try:
+            pooled = await self.read_engine.raw_connection()
+        except BaseException:
+            self._read_turns.release()
+            raise
+
+        connection = pooled.driver_connection
+        assert connection is not None  # a pooled connection is open
+
+        async def release() -> None:
+            try:
+                if connection.is_closed():  # broken: not back into the pool
+                    await greenlet_spawn(pooled.invalidate)
+                await greenlet_spawn(pooled.close)
+            finally:
+                self._read_turns.release()
+
+        return connection, release
 
     async def dispose(self) -> None:
         await self.engine.dispose()

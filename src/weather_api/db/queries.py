@@ -1,4 +1,4 @@
-"""Queries behind the API: each repository takes a session and runs ``select()``s.
+"""Queries behind the API: each repository takes a ``Reader`` and runs ``select()``s.
 
 ``select_*`` methods return the filtered, ordered statement (JSON pages and CSV exports
 share it); ``page`` methods add keyset or offset paging and the total.
@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sys
-import weakref
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from itertools import accumulate, chain, repeat
 from typing import Any, NamedTuple
 
@@ -46,10 +45,12 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import Grouping
+from sqlalchemy.sql.expression import ClauseElement, SelectBase
 
 from weather_api.db.models import (
     CornYield,
@@ -131,7 +132,7 @@ class _BucketCache:
     ) -> _Buckets:
         if (buckets := self.get(key)) is not None:
             return buckets
-        # Each request builds on its own session: a waiter whose builder fails or is
+        # Each request builds on its own connection: a waiter whose builder fails or is
         # cancelled takes the lock and builds in turn.
         lock = self._building.setdefault(key, asyncio.Lock())
         async with lock:
@@ -167,23 +168,77 @@ class _TotalCache:
             self._totals.popitem(last=False)
 
 
+class Reader:
+    """A request's reads: SQLAlchemy statements, each compiled once, run by asyncpg.
+
+    SQLAlchemy's execution (its session, greenlets, result objects) cost more than the query
+    of a small page (docs/benchmarks.md, Request path). Statements are still built with
+    SQLAlchemy; their rows come from the driver. The connection is taken at the first read
+    (a 304 takes none) from ``checkout``, which gives it with the call that returns it.
+    ``caches`` hold what depends on the data version only, per database; ``watched``: the
+    reads see committed data only, so the process's version watch stands for theirs (a
+    test's transaction sees its own writes: it is asked)."""
+
+    def __init__(
+        self,
+        checkout: Callable[[], Awaitable[tuple[Any, Callable[[], Awaitable[None]]]]],
+        dialect: Dialect,
+        caches: Caches,
+        *,
+        watched: bool = True,
+    ) -> None:
+        self._checkout = checkout
+        self._dialect = dialect
+        self._connection: Any = None
+        self._release: Callable[[], Awaitable[None]] | None = None
+        self.caches = caches
+        self.watched = watched
+
+    async def rows(self, stmt: SelectBase, params: Params) -> Rows:
+        """The rows as dicts, keyed as ``stmt``'s selected columns."""
+        keys = tuple(stmt.selected_columns.keys())
+        return list(map(dict, map(zip, repeat(keys), await self._fetch(stmt, params))))
+
+    async def scalar(self, stmt: ClauseElement, params: Params) -> Any:
+        """The first row's first value, or None without a row."""
+        records = await self._fetch(stmt, params)
+        return records[0][0] if records else None
+
+    async def _fetch(self, stmt: ClauseElement, params: Params) -> list[Any]:
+        state = _compile(stmt, self._dialect).construct_expanded_state(dict(params))
+        args = state.positional_parameters
+        if processors := state.processors:  # as SQLAlchemy's execution converts them
+            values = state.parameters
+            args = tuple(
+                processors[name](values[name]) if name in processors else values[name]
+                for name in state.positiontup or ()
+            )
+        if self._connection is None:
+            self._connection, self._release = await self._checkout()
+        return await self._connection.fetch(state.statement, *args)  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        """Give the connection back (a CSV export streams on one of its own)."""
+        release, self._connection, self._release = self._release, None, None
+        if release is not None:
+            await release()
+
+
 @dataclass
-class _Caches:
+class Caches:
+    """What a database's reads keep between requests, by data version."""
+
     buckets: _BucketCache = field(default_factory=_BucketCache)
     totals: _TotalCache = field(default_factory=_TotalCache)
 
 
-# One set per engine: data versions count per database.
-_caches: weakref.WeakKeyDictionary[Engine, _Caches] = weakref.WeakKeyDictionary()
-
-
-def _engine_caches(session: AsyncSession) -> _Caches | None:
-    if session.bind is None:
-        return None
-    engine = session.bind.sync_engine
-    if (caches := _caches.get(engine)) is None:
-        caches = _caches[engine] = _Caches()
-    return caches
+@lru_cache(maxsize=1024)
+def _compile(stmt: ClauseElement, dialect: Dialect) -> SQLCompiler:
+    """Statements are built once per shape and reused, so compiling is once per shape too;
+    the bound is for those built per use (the buckets'), compiled once per data version."""
+    compiled = stmt.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
 
 
 def _float(value: SQLColumnExpression[Any], digits: int | None = None) -> ColumnElement[Any]:
@@ -234,16 +289,8 @@ class _Paged(NamedTuple):
         )
 
 
-async def _rows(session: AsyncSession, stmt: AnySelect, params: Params) -> Rows:
-    """The rows as dicts, run on the session's connection: Core execution skips the ORM's
-    per-row loading, which costs more than the query itself for a page of plain columns."""
-    result = await (await session.connection()).execute(stmt, dict(params))
-    # all() takes the rows at once; iterating the result fetches them one call at a time.
-    return list(map(dict, map(zip, repeat(tuple(result.keys())), result.all())))
-
-
 async def _page(
-    session: AsyncSession,
+    reader: Reader,
     paged: _Paged,
     params: Params,
     paging: PageRequest,
@@ -255,7 +302,7 @@ async def _page(
     keyset page, counts separately. Given the ``data_version`` the rows come from, and a
     statement built once (its identity is in the key), a total is counted once per
     version: later pages of the same filters read it from memory."""
-    caches = _engine_caches(session) if data_version is not None else None
+    caches = reader.caches if data_version is not None else None
     key = (data_version, paged.count_all, *sorted(_hashable(params)))
     known = caches.totals.get(key) if caches is not None else None
 
@@ -267,18 +314,16 @@ async def _page(
     async def count() -> int:
         if known is not None:
             return known
-        return keep(
-            int(await (await session.connection()).scalar(paged.count_all, dict(params)) or 0)
-        )
+        return keep(int(await reader.scalar(paged.count_all, params) or 0))
 
     sized = {**params, "page_size": paging.size}
     if paging.after is not None:
         after = sized | _key_params("after", paging.after)
-        return await _rows(session, paged.after_key, after), await count()
+        return await reader.rows(paged.after_key, after), await count()
     offset = sized | {"page_offset": paging.offset}
     if known is not None:
-        return await _rows(session, paged.by_offset_only, offset), known
-    rows = await _rows(session, paged.by_offset, offset)
+        return await reader.rows(paged.by_offset_only, offset), known
+    rows = await reader.rows(paged.by_offset, offset)
     if not rows:
         return rows, await count()
     total = rows[0][_TOTAL]
@@ -316,8 +361,8 @@ class ListRepository:
     KEY_TYPES: tuple[Callable[[Any], Any], ...]
     FILTERS: Mapping[str, ColumnElement[bool]]
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
 
     def statements(self, shape: Shape) -> _Paged:
         raise NotImplementedError
@@ -334,10 +379,10 @@ class ListRepository:
     async def page(
         self, filters: Filters, paging: PageRequest, data_version: Hashable = None
     ) -> tuple[Rows, int]:
-        """A page and the total; ``data_version``, the version the session reads, lets
+        """A page and the total; ``data_version``, the version the reader reads, lets
         the total be kept for that version."""
         shape, params = self.given(filters)
-        return await _page(self.session, self.statements(shape), params, paging, data_version)
+        return await _page(self.reader, self.statements(shape), params, paging, data_version)
 
 
 def _weather_columns(units: Units) -> tuple[SQLColumnExpression[Any], ...]:
@@ -386,8 +431,8 @@ class WeatherRepository(ListRepository):
     KEY_TYPES = (key_str, key_date)
     FILTERS = _WEATHER_FILTERS
 
-    def __init__(self, session: AsyncSession, *, units: Units = "metric") -> None:
-        super().__init__(session)
+    def __init__(self, reader: Reader, *, units: Units = "metric") -> None:
+        super().__init__(reader)
         self.units = units
 
     def select_items(self, filters: Filters) -> AnySelect:
@@ -440,20 +485,26 @@ class WeatherRepository(ListRepository):
             return func.string_agg(two_bytes, in_order, type_=LargeBinary).filter(not_empty)
 
         stmt = (
-            select(by_year.c.station_id, packed(by_year.c.year), packed(by_year.c.n))
+            select(
+                by_year.c.station_id,
+                packed(by_year.c.year).label("years"),
+                packed(by_year.c.n).label("n"),
+            )
             .group_by(by_year.c.station_id)
             .order_by(by_year.c.station_id)
         )
-        rows = (await (await self.session.connection()).execute(stmt)).all()
-        rows = [row for row in rows if row[1] is not None]  # NULL: no non-empty year
-        year_values, counts = (_int16s(b"".join(row[i] for row in rows)) for i in (1, 2))
+        rows = [row for row in await self.reader.rows(stmt, {}) if row["years"] is not None]
+        year_values, counts = (_int16s(b"".join(row[n] for row in rows)) for n in ("years", "n"))
         return _Buckets(
             starts=array("q", accumulate(counts, initial=0)),
             years=year_values,
             stations=array(
-                "i", chain.from_iterable(repeat(i, len(row[1]) // 2) for i, row in enumerate(rows))
+                "i",
+                chain.from_iterable(
+                    repeat(i, len(row["years"]) // 2) for i, row in enumerate(rows)
+                ),
             ),
-            station_ids=[row[0] for row in rows],
+            station_ids=[row["station_id"] for row in rows],
         )
 
     async def _locate(
@@ -470,12 +521,11 @@ class WeatherRepository(ListRepository):
         async def build() -> _Buckets:
             return await self._buckets(station_ids, start, end)
 
-        caches = _engine_caches(self.session) if data_version is not None else None
-        if caches is None:
+        if data_version is None:
             buckets = await build()
         else:
             key = (data_version, tuple(sorted(set(station_ids))), start, end)
-            buckets = await caches.buckets.get_or_build(key, build)
+            buckets = await self.reader.caches.buckets.get_or_build(key, build)
         if offset >= buckets.total:
             return buckets.total, None
         at = bisect_right(buckets.starts, offset) - 1
@@ -492,12 +542,12 @@ class WeatherRepository(ListRepository):
         params["page_size"] = paging.size
         if paging.after is not None:
             params |= _key_params("after", paging.after)
-            return await _rows(self.session, statements.after_key, params), total
+            return await self.reader.rows(statements.after_key, params), total
         if position is None:
             return [], total
         station_id, first_day, skip = position
         params |= _key_params("at", (station_id, first_day)) | {"page_offset": skip}
-        return await _rows(self.session, statements.at_key, params), total
+        return await self.reader.rows(statements.at_key, params), total
 
 
 _STATS_FILTERS = {
@@ -529,8 +579,8 @@ class StatsRepository(ListRepository):
     KEY_TYPES = (key_str, key_year)
     FILTERS = _STATS_FILTERS
 
-    def __init__(self, session: AsyncSession, *, units: Units = "metric") -> None:
-        super().__init__(session)
+    def __init__(self, reader: Reader, *, units: Units = "metric") -> None:
+        super().__init__(reader)
         self.units = units
 
     def statements(self, shape: Shape) -> _Paged:
@@ -652,12 +702,12 @@ class StationRepository(ListRepository):
 
     def __init__(
         self,
-        session: AsyncSession,
+        reader: Reader,
         *,
         near: tuple[float, float] | None = None,
         units: Units = "metric",
     ) -> None:
-        super().__init__(session)
+        super().__init__(reader)
         self.near = near
         self.units = units
         if near is not None:
@@ -672,21 +722,20 @@ class StationRepository(ListRepository):
     def statements(self, shape: Shape) -> _Paged:
         return _station_statements(shape, self.near is not None, self.units)
 
-    def select_features(self, filters: Filters) -> AnySelect:
+    async def features(self, filters: Filters) -> Rows:
         """The items with their elevation in metres as ``geometry_elevation_m``, whatever
         the units: GeoJSON coordinates are metres (RFC 7946, 4)."""
-        elevation = measure("elevation_m", Station.elevation, "metric")
-        return self.select_items(filters).add_columns(elevation.label(GEOMETRY_ELEVATION))
-
-    async def features(self, filters: Filters) -> Rows:
-        return await _rows(self.session, self.select_features(filters), {})
-
-    async def get(self, station_id: str) -> dict[str, Any] | None:
-        rows = await _rows(self.session, self.select_items({"station_id": station_id}), {})
-        return rows[0] if rows else None
+        shape, params = self.given(filters)
+        return await self.reader.rows(_with_elevation(self.statements(shape).items), params)
 
 
 GEOMETRY_ELEVATION = "geometry_elevation_m"
+
+
+@cache
+def _with_elevation(items: AnySelect) -> AnySelect:
+    elevation = measure("elevation_m", Station.elevation, "metric")
+    return items.add_columns(elevation.label(GEOMETRY_ELEVATION))
 
 
 _YIELD_FILTERS = {
@@ -726,10 +775,8 @@ class YieldRepository(ListRepository):
     KEY_TYPES = (key_year,)
     FILTERS = _YIELD_FILTERS
 
-    def __init__(
-        self, session: AsyncSession, *, weather: bool = False, units: Units = "metric"
-    ) -> None:
-        super().__init__(session)
+    def __init__(self, reader: Reader, *, weather: bool = False, units: Units = "metric") -> None:
+        super().__init__(reader)
         self.weather = weather
         self.units = units
 
