@@ -10,7 +10,7 @@ import orjson
 from fastapi import Request, Response
 
 from weather_api.api.caching import conditional, wants_csv
-from weather_api.api.dependencies import get_database
+from weather_api.api.dependencies import get_database, read
 from weather_api.api.examples import Example, named
 from weather_api.api.exports import csv_response
 from weather_api.api.pagination import page_envelope, page_request, reject_repeated
@@ -24,36 +24,39 @@ async def respond(
     response: Response,
     *,
     query: PageQuery,
-    reader: Reader,
-    repo: ListRepository,
+    repo: Callable[[Reader], ListRepository],
     filename: str,
     item: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Any:
-    """A page of ``repo``'s rows filtered by ``query``, as JSON, or all of them as CSV.
+    """A page of the rows of ``repo`` (made on the request's reader) filtered by ``query``,
+    as JSON, or all of them as CSV.
 
     The page is rendered here, with orjson, rather than validated against the route's
     response model and dumped by FastAPI: its rows come from typed SQL columns, and
     building a model instance per item cost more than the query of a page. The model still
     documents the response in the OpenAPI document. ``item`` reshapes a JSON item."""
-    cache = await conditional(request, response, reader)
-    reject_repeated(request, query)
-    if wants_csv(request):
-        settings: Settings = request.app.state.settings
-        # The export streams on a connection of its own pool for as long as the client
-        # reads: give the request's back first.
-        await reader.close()
-        database = get_database(request)
-        return csv_response(
-            database.export_engine or database.read_engine,
-            repo.select_items(query.filters),
-            slots=request.app.state.export_slots,
-            filename=filename,
-            headers=cache.headers,
-            timeout_ms=settings.export_timeout_ms,
-        )
-    paging = page_request(query, repo.KEY_TYPES)
-    rows, total = await repo.page(query.filters, paging, cache.data_version)
-    last = last_key(rows, repo.KEY)
+    async with read(request) as reader:
+        cache = await conditional(request, response, reader)
+        reject_repeated(request, query)
+        source = repo(reader)
+        if wants_csv(request):
+            settings: Settings = request.app.state.settings
+            # The export streams on a connection of its own pool for as long as the client
+            # reads: give the request's back first.
+            await reader.close()
+            database = get_database(request)
+            return csv_response(
+                database.export_engine or database.read_engine,
+                source.select_items(query.filters),
+                slots=request.app.state.export_slots,
+                filename=filename,
+                headers=cache.headers,
+                timeout_ms=settings.export_timeout_ms,
+            )
+        paging = page_request(query, source.KEY_TYPES)
+        rows, total = await source.page(query.filters, paging, cache.data_version)
+    # Rendered with the connection given back.
+    last = last_key(rows, source.KEY)
     if item is not None:
         rows = [item(row) for row in rows]
     body = page_envelope(request, response, paging, rows, total, last)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
@@ -67,20 +68,14 @@ async def list_stations(
     `radius_km` keeps the nearer ones, `bbox` those inside a box. `format=geojson` (or
     `Accept: application/geo+json`) gives the whole filtered result as a GeoJSON
     FeatureCollection."""
-    async with read(request) as reader:
-        repo = StationRepository(reader, near=query.point, units=query.units)
-        if wants_geojson(request):
+    repo = partial(StationRepository, near=query.point, units=query.units)
+    if wants_geojson(request):
+        async with read(request) as reader:
             cache = await conditional(request, response, reader)
             reject_repeated(request, query)
-            return geojson_response(collection(await repo.features(query.filters)), cache.headers)
-        return await respond(
-            request,
-            response,
-            query=query,
-            reader=reader,
-            repo=repo,
-            filename="stations.csv",
-        )
+            features = await repo(reader).features(query.filters)
+        return geojson_response(collection(features), cache.headers)
+    return await respond(request, response, query=query, repo=repo, filename="stations.csv")
 
 
 @router.get(

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
-from weather_api.api.dependencies import QueryModel, read
+from weather_api.api.dependencies import QueryModel
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import (
     _DEFINITIONS,
@@ -59,15 +60,13 @@ async def list_weather_summary(
     response: Response,
     query: Annotated[SummaryQuery, Depends(summary_query)],
 ) -> Any:
-    async with read(request) as reader:
-        return await respond(
-            request,
-            response,
-            query=query,
-            reader=reader,
-            repo=SummaryRepository(reader, units=query.units),
-            filename="weather-summary.csv",
-        )
+    return await respond(
+        request,
+        response,
+        query=query,
+        repo=partial(SummaryRepository, units=query.units),
+        filename="weather-summary.csv",
+    )
 
 
 @router.get(
@@ -92,12 +91,10 @@ async def list_weather_normals(
     response: Response,
     query: Annotated[NormalsQuery, Depends(normals_query)],
 ) -> Any:
-    async with read(request) as reader:
-        return await respond(
-            request,
-            response,
-            query=query,
-            reader=reader,
-            repo=NormalsRepository(reader, units=query.units),
-            filename="weather-normals.csv",
-        )
+    return await respond(
+        request,
+        response,
+        query=query,
+        repo=partial(NormalsRepository, units=query.units),
+        filename="weather-normals.csv",
+    )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
-from weather_api.api.dependencies import QueryModel, read
+from weather_api.api.dependencies import QueryModel
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import (
     ImperialStatsItem,
@@ -42,15 +43,13 @@ async def list_weather(
     """Daily max/min temperature (°C) and precipitation (mm) per station, sorted by station
     then date; `null` where the station reported no value. `units=imperial`: °F and
     inches."""
-    async with read(request) as reader:
-        return await respond(
-            request,
-            response,
-            query=query,
-            reader=reader,
-            repo=WeatherRepository(reader, units=query.units),
-            filename="weather.csv",
-        )
+    return await respond(
+        request,
+        response,
+        query=query,
+        repo=partial(WeatherRepository, units=query.units),
+        filename="weather.csv",
+    )
 
 
 @router.get(
@@ -69,12 +68,10 @@ async def list_weather_stats(
     total precipitation (cm; inches),
     and how many days each figure stands on. Missing days are ignored; a figure with no
     day to stand on is `null`."""
-    async with read(request) as reader:
-        return await respond(
-            request,
-            response,
-            query=query,
-            reader=reader,
-            repo=StatsRepository(reader, units=query.units),
-            filename="weather-stats.csv",
-        )
+    return await respond(
+        request,
+        response,
+        query=query,
+        repo=partial(StatsRepository, units=query.units),
+        filename="weather-stats.csv",
+    )

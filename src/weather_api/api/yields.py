@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from weather_api.api import examples
-from weather_api.api.dependencies import QueryModel, read
+from weather_api.api.dependencies import QueryModel
 from weather_api.api.listing import list_responses, respond
 from weather_api.api.schemas import Page, YieldItem, YieldQuery
 from weather_api.db.climate import SeasonYieldRepository
-from weather_api.db.queries import ListRepository, YieldRepository
+from weather_api.db.queries import ListRepository, Reader, YieldRepository
 
 router = APIRouter(prefix="/api/yield", tags=["yield"])
 yield_query = QueryModel(YieldQuery)
@@ -55,18 +57,16 @@ async def list_yield(
     `units=imperial`: °F, inches and °F·days (`gdd_f`, `edd_f`: 1.8 times the °C·days);
     the degree-day parameters stay in °C."""
     season = query.include == "season"
-    async with read(request) as reader:
-        repo: ListRepository = (
-            SeasonYieldRepository(reader, units=query.units)
-            if season
-            else YieldRepository(reader, weather=query.include == "weather", units=query.units)
-        )
-        return await respond(
-            request,
-            response,
-            query=query,
-            reader=reader,
-            repo=repo,
-            filename="corn-yield.csv",
-            item=_nest_season if season else _nest,
-        )
+    repo: Callable[[Reader], ListRepository] = (
+        partial(SeasonYieldRepository, units=query.units)
+        if season
+        else partial(YieldRepository, weather=query.include == "weather", units=query.units)
+    )
+    return await respond(
+        request,
+        response,
+        query=query,
+        repo=repo,
+        filename="corn-yield.csv",
+        item=_nest_season if season else _nest,
+    )
