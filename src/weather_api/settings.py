@@ -81,7 +81,14 @@ class Settings(BaseSettings):
     max_concurrent_exports: int = Field(
         default=4,
         ge=1,
-        description="CSV exports at once per process, on a pool of their own; past it a 503.",
+        description="CSV exports at once per process, on a pool of their own; past it an "
+        "export waits for one to end (export_queue_timeout_s), then is a 503.",
+    )
+    export_queue_timeout_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long an export waits, first come first served, for one of the "
+        "max_concurrent_exports to end before it is answered 503 (0: at once).",
     )
     send_timeout_s: float = Field(
         default=30,

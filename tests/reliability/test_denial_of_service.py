@@ -2,7 +2,8 @@
 
 - clients that start CSV exports and never read take neither the connections pages and
   readiness need nor, after the send timeout, any connection at all; past the export limit
-  they are told 503 at once;
+  they wait their turn up to the export queue timeout, holding no connection, then are told
+  503;
 - connections that never finish their headers (slowloris) are closed at the header timeout
   (and past 64 KiB of headers),
   a body that trickles at the body timeout, and past the connection cap the connection that
@@ -73,9 +74,10 @@ async def test_exports_that_are_never_read_starve_neither_pages_nor_probes(
     export_db_url: tuple[str, int], tmp_path: Path
 ) -> None:
     url, rows = export_db_url
-    send_timeout_s = 3.0
+    send_timeout_s, queue_timeout_s = 3.0, 1.0
     settings = {
         "max_concurrent_exports": str(EXPORT_LIMIT),
+        "export_queue_timeout_s": str(queue_timeout_s),
         "send_timeout_s": str(send_timeout_s),
     }
     async with serve(url, tmp_path, **settings) as server:
@@ -125,6 +127,7 @@ async def test_exports_that_are_never_read_starve_neither_pages_nor_probes(
         limit=EXPORT_LIMIT,
         slowest_page_or_probe_s=round(slowest, 3),
         connections_freed_after_s=round(freed_s, 1),
+        queue_timeout_s=queue_timeout_s,
         send_timeout_s=send_timeout_s,
     )
 

@@ -2,7 +2,8 @@
 slows the query instead of filling memory, and a client that leaves cancels it.
 
 Exports are bounded so that any number of exporting clients cannot starve pages and probes:
-a few at once per process (``WEATHER_MAX_CONCURRENT_EXPORTS``, past it a 503), each on a
+a few at once per process (``WEATHER_MAX_CONCURRENT_EXPORTS``; past it an export waits its
+turn up to ``WEATHER_EXPORT_QUEUE_TIMEOUT_S``, holding no connection, then is a 503), each on a
 pool of its own (``create_export_engine``), and a client that stops reading is dropped by
 the server after ``WEATHER_SEND_TIMEOUT_S`` (``weather_api.server``), which cancels its COPY."""
 
@@ -33,14 +34,22 @@ class _FirstChunkFirst(StreamingResponse):
     client that leaves frees the connection at once, not when the garbage collector
     gets to it."""
 
-    def __init__(self, *args: Any, slots: asyncio.Semaphore, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, slots: asyncio.Semaphore, queue_timeout_s: float, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.slots = slots
+        self.queue_timeout_s = queue_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         source = self.body_iterator
         assert isinstance(source, AsyncGenerator)  # csv_response's body()
-        if self.slots.locked():
+        try:
+            # A few parallel downloads wait their turn rather than fail; a free slot is
+            # taken without waiting.
+            async with asyncio.timeout(self.queue_timeout_s):
+                await self.slots.acquire()
+        except TimeoutError:
             await source.aclose()  # not started: it holds no connection yet
             busy = problem(
                 503,
@@ -50,19 +59,22 @@ class _FirstChunkFirst(StreamingResponse):
             )
             await busy(scope, receive, send)
             return
-        async with self.slots, aclosing(source):
-            try:
-                first = await anext(source)
-            except StopAsyncIteration:
-                first = b""
+        try:
+            async with aclosing(source):
+                try:
+                    first = await anext(source)
+                except StopAsyncIteration:
+                    first = b""
 
-            async def body() -> AsyncGenerator[str | bytes | memoryview]:
-                yield first
-                async for chunk in source:
-                    yield chunk
+                async def body() -> AsyncGenerator[str | bytes | memoryview]:
+                    yield first
+                    async for chunk in source:
+                        yield chunk
 
-            self.body_iterator = body()
-            await super().__call__(scope, receive, send)
+                self.body_iterator = body()
+                await super().__call__(scope, receive, send)
+        finally:
+            self.slots.release()
 
 
 def csv_response(
@@ -70,6 +82,7 @@ def csv_response(
     stmt: AnySelect,
     *,
     slots: asyncio.Semaphore,
+    queue_timeout_s: float,
     filename: str,
     headers: dict[str, str],
     timeout_ms: int,
@@ -120,6 +133,7 @@ def csv_response(
     return _FirstChunkFirst(
         body(),
         slots=slots,
+        queue_timeout_s=queue_timeout_s,
         media_type="text/csv; charset=utf-8",
         headers=headers | {"Content-Disposition": f'attachment; filename="{filename}"'},
     )

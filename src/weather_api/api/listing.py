@@ -49,6 +49,7 @@ async def respond(
                 database.export_engine or database.read_engine,
                 source.select_items(query.filters),
                 slots=request.app.state.export_slots,
+                queue_timeout_s=settings.export_queue_timeout_s,
                 filename=filename,
                 headers=cache.headers,
                 timeout_ms=settings.export_timeout_ms,
