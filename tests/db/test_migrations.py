@@ -69,3 +69,40 @@ async def test_0007_summarises_the_stations_a_database_already_holds(server_url:
     finally:
         await engine.dispose()
         await drop_database(server_url, url)
+
+
+async def test_0008_stores_the_shares_of_the_summaries_already_there(server_url: str) -> None:
+    url = await create_database(server_url)
+    engine = create_engine(url, settings_for(url), pool_size=1)
+    shares = "SELECT station_id, max_temp_share, min_temp_share, precipitation_share"
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade, "0007")
+            await conn.execute(
+                text(
+                    "INSERT INTO station_summaries VALUES "
+                    "('USC00110072', '1985-01-01', '1985-01-03', 3, 1, 2, 0), "
+                    "('USC00257715', '1985-01-01', '1985-01-01', 0, 0, 0, 0)"
+                )
+            )
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade, "0008")
+            stored = (await conn.execute(text(f"{shares} FROM station_summaries"))).all()
+            served = await conn.scalars(text("SELECT revision FROM schema_compatibility"))
+            assert set(served) == {"0004", "0005", "0006", "0007", "0008"}  # expand-only
+            # Any writer of the counts, an older image's loads included, keeps them current.
+            await conn.execute(
+                text("UPDATE station_summaries SET days = 4, max_temp_days = 4, min_temp_days = 3")
+            )
+            updated = (await conn.execute(text(f"{shares} FROM station_summaries"))).all()
+        assert sorted(stored) == [
+            ("USC00110072", 0.3333, 0.6667, 0.0),
+            ("USC00257715", None, None, None),  # no day to stand on
+        ]
+        assert sorted(updated) == [
+            ("USC00110072", 1.0, 0.75, 0.0),
+            ("USC00257715", 1.0, 0.75, 0.0),
+        ]
+    finally:
+        await engine.dispose()
+        await drop_database(server_url, url)

@@ -169,7 +169,7 @@ READINESS = model_example(
     {
         "status": "ready",
         "reasons": [],
-        "schema_revision": "0007",
+        "schema_revision": "0008",
         "observations": 1729957,
         "stations": 167,
         "last_load": {
@@ -393,7 +393,7 @@ LOADING = Example(
     {
         "status": "unavailable",
         "reasons": ["initial load incomplete: load 1 is running (51 of 168 files done)"],
-        "schema_revision": "0007",
+        "schema_revision": "0008",
         "observations": 521039,
         "stations": 51,
         "last_load": {"id": 1, "status": "running", "finished_at": None, "message": None},

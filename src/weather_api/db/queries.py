@@ -647,10 +647,6 @@ def _station_statements(shape: Shape, near: bool, units: Units) -> _Paged:
     if "radius_km" in shape and not near:
         raise ValueError("radius_km needs near")
     st, su = Station, StationSummary
-
-    def share(column: SQLColumnExpression[Any]) -> ColumnElement[Any]:
-        return _float(column / func.nullif(su.days, 0), 4)
-
     items = select(
         st.station_id,
         st.name,
@@ -664,9 +660,9 @@ def _station_statements(shape: Shape, near: bool, units: Units) -> _Paged:
         su.first_date,
         su.last_date,
         su.days,
-        share(su.max_temp_days).label("max_temp_share"),
-        share(su.min_temp_days).label("min_temp_share"),
-        share(su.precipitation_days).label("precipitation_share"),
+        su.max_temp_share,
+        su.min_temp_share,
+        su.precipitation_share,
     ).join(su, su.station_id == st.station_id)
     items = _where(items, _STATION_FILTERS, shape)
     # Without a filter of the stations, the summaries alone: a station list may hold
