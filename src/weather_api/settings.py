@@ -104,7 +104,13 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         default=1000, ge=1, description="Open client connections per process; past it a 503."
     )
-    pool_size: int = 10
+    pool_size: int = Field(
+        default=4,
+        ge=1,
+        description="Connections per process (as many again to a replica); requests past it "
+        "wait their turn. One worker cannot keep more busy, and more queries at once than "
+        "the database has cores only lengthen the tail.",
+    )
     response_cache_bytes: int = Field(
         default=64 * 1024**2,
         ge=0,
