@@ -42,8 +42,7 @@ async def respond(
         if wants_csv(request):
             settings: Settings = request.app.state.settings
             # The export streams on a connection of its own pool for as long as the client
-            # reads: give the request's back first.
-            await reader.close()
+            # reads; the request's goes back as this block ends, before the first byte.
             database = get_database(request)
             return csv_response(
                 database.export_engine or database.read_engine,
