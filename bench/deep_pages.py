@@ -43,7 +43,7 @@ CONCURRENT, WARM = 16, 200
 async def sizes(url: str, *, add: bool) -> tuple[int, int]:
     """The stations listed and the rows the yearly stats count, after adding, if ``add``,
     copies of one station's yearly stats, metadata and summary under new ids."""
-    engine = create_engine(url, Settings(database_url=SecretStr(url)))
+    engine = create_engine(url, Settings(database_url=SecretStr(url)), pool_size=1)
     try:
         async with engine.begin() as conn:
             for table in ("stations", "station_summaries", "yearly_stats") if add else ():

@@ -29,10 +29,12 @@ from weather_api.api.middleware import Head, RequestContext
 from weather_api.api.response_cache import ResponseCache
 from weather_api.api.security import FailedAttempts
 from weather_api.db.engine import (
+    SESSION_POOL_SIZE,
     Database,
     create_engine,
     create_export_engine,
     create_load_engine,
+    create_read_pool,
     database_url,
 )
 from weather_api.db.versions import VersionWatch
@@ -58,11 +60,16 @@ ROUTERS = (weather, summaries, stations, yields, health, loads)
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     url = database_url(settings)
-    engine = create_engine(url, settings)
+    engine = create_engine(url, settings, pool_size=SESSION_POOL_SIZE)
     read_url = settings.database_read_url
-    read_engine = create_engine(read_url.get_secret_value(), settings) if read_url else engine
+    read_engine = (
+        create_engine(read_url.get_secret_value(), settings, pool_size=SESSION_POOL_SIZE)
+        if read_url
+        else engine
+    )
     export_engine = create_export_engine(read_url.get_secret_value() if read_url else url, settings)
-    database = app.state.database = Database(engine, read_engine, export_engine)
+    reads = create_read_pool(read_engine, settings)
+    database = app.state.database = Database(engine, read_engine, reads, export_engine)
     # What routes read through (api.dependencies.read); the tests' harness puts the
     # connection of each test's transaction in its place.
     app.state.readers = database.reader

@@ -107,9 +107,10 @@ class Settings(BaseSettings):
     pool_size: int = Field(
         default=4,
         ge=1,
-        description="Connections per process (as many again to a replica); requests past it "
-        "wait their turn. One worker cannot keep more busy, and more queries at once than "
-        "the database has cores only lengthen the tail.",
+        description="Connections per process for the routes' reads (to the replica, if set), "
+        "besides one per engine for sessions; requests past it wait their turn. One worker "
+        "cannot keep more busy, and more queries at once than the database has cores only "
+        "lengthen the tail.",
     )
     response_cache_bytes: int = Field(
         default=64 * 1024**2,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import settings_for
 from tests.live_server import free_port, live_server
 from weather_api.app import create_app
+from weather_api.db.engine import SESSION_POOL_SIZE
 from weather_api.db.models import LoadRun
 
 STATION = "/api/stations/{station_id}"
@@ -97,17 +98,28 @@ async def test_latency_lands_in_the_buckets(client: AsyncClient) -> None:
 async def test_pool_usage_follows_checked_out_connections(
     app: FastAPI, client: AsyncClient
 ) -> None:
-    size = app.state.settings.pool_size
+    """The sessions' pool of the primary and the routes' read pool, each as connections
+    are taken and given back."""
     exposition = await scrape(client)
-    assert value(exposition, "weather_db_pool_size", pool="primary") == size
-    assert value(exposition, "weather_db_pool_checked_out", pool="primary") == 0
-    assert "read" not in label_values(exposition, "pool")  # no replica configured
+    assert value(exposition, "weather_db_pool_size", pool="primary") == SESSION_POOL_SIZE
+    assert value(exposition, "weather_db_pool_size", pool="read") == app.state.settings.pool_size
+    for pool in ("primary", "read"):
+        assert value(exposition, "weather_db_pool_checked_out", pool=pool) == 0
+    assert "replica" not in label_values(exposition, "pool")  # no replica configured
 
-    async with app.state.database.engine.connect() as held:
+    database = app.state.database
+    async with database.engine.connect() as held:
         await held.execute(text("SELECT 1"))
         during = await scrape(client)
     assert value(during, "weather_db_pool_checked_out", pool="primary") == 1
     assert value(await scrape(client), "weather_db_pool_checked_out", pool="primary") == 0
+
+    read = await database.reads.acquire()
+    try:
+        assert value(await scrape(client), "weather_db_pool_checked_out", pool="read") == 1
+    finally:
+        database.reads.release(read)
+    assert value(await scrape(client), "weather_db_pool_checked_out", pool="read") == 0
 
 
 async def test_load_runs_are_read_from_the_database(
@@ -185,7 +197,7 @@ def test_workers_share_their_metrics(api_db_url: str, tmp_path: Path) -> None:
             return response.text
 
         deadline = time.monotonic() + 60
-        while value(scrape_live(), "weather_db_pool_size", pool="primary") < 6:
+        while value(scrape_live(), "weather_db_pool_size", pool="read") < 6:
             assert time.monotonic() < deadline, "scrapes never summed both workers' pools"
             time.sleep(0.2)
         for _ in range(20):
@@ -193,9 +205,13 @@ def test_workers_share_their_metrics(api_db_url: str, tmp_path: Path) -> None:
         for _ in range(6):
             exposition = scrape_live()
             assert requests(exposition, "/docs", 200) == 20
-            assert value(exposition, "weather_db_pool_size", pool="primary") == 6
+            sizes = {pool: value(exposition, "weather_db_pool_size", pool=pool) for pool in POOLS}
+            assert sizes == {"read": 6, "primary": 2 * SESSION_POOL_SIZE}
         assert metrics_dirs(tmp)
     assert not metrics_dirs(tmp)  # serve removed its own on the way out
+
+
+POOLS = ("read", "primary")
 
 
 def metrics_dirs(tmp: Path) -> list[Path]:

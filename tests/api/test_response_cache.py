@@ -34,7 +34,7 @@ async def served(db_url: str, tmp_path: Path) -> AsyncIterator[AsyncClient]:
         AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
     ):
         limits = SourceLimits.from_settings(settings, restricted=False)
-        summary = await Loader(app.state.database.engine, limits).run(
+        summary = await Loader(app.state.load_jobs.engine, limits).run(
             [str(write_sample(tmp_path / "sample"))], trigger="cli"
         )
         assert summary.status == "succeeded", summary.errors

@@ -13,8 +13,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import settings_for
 from tests.sample import STATIONS, Day, read_days
-from weather_api.db.engine import Database
+from weather_api.db.engine import Database, create_read_pool
 from weather_api.db.paging import PageRequest
 from weather_api.db.queries import WeatherRepository
 
@@ -194,7 +195,10 @@ async def test_bad_parameters_are_named(
 
 
 async def test_concurrent_deep_pages_build_the_buckets_once(
-    api_engine: AsyncEngine, expected: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    api_engine: AsyncEngine,
+    api_db_url: str,
+    expected: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every connection asking for a page of a new data version at once waits for one build
     of its buckets, and gets the same page and total as an uncached repository."""
@@ -210,15 +214,19 @@ async def test_concurrent_deep_pages_build_the_buckets_once(
     version = ("a new version", object())
     paging = PageRequest(22, 100, None)
 
-    database = Database(api_engine, api_engine)
+    reads = create_read_pool(api_engine, settings_for(api_db_url))
+    database = Database(api_engine, api_engine, reads)
 
     async def page(data_version: object) -> tuple[list[dict[str, Any]], int]:
         async with database.reader() as reader:
             return await WeatherRepository(reader).page({}, paging, data_version)
 
-    pages = await asyncio.gather(*(page(version) for _ in range(8)))
-    assert builds == 1
-    uncached = await page(None)
+    try:
+        pages = await asyncio.gather(*(page(version) for _ in range(8)))
+        assert builds == 1
+        uncached = await page(None)
+    finally:
+        await reads.close()
     assert builds == 2
     rows = [{**row, "date": row["date"].isoformat()} for row in uncached[0]]
     assert uncached == pages[0]

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import settings_for
 from weather_api.app import create_app
+from weather_api.db.engine import SESSION_POOL_SIZE
 from weather_api.db.models import CornYield
 
 READ_ONLY_TRANSACTION = "25006"
@@ -111,7 +112,8 @@ async def test_metrics_show_both_pools(replica_app: FastAPI, replica_client: Asy
     }
     settings = replica_app.state.settings
     size, exports = settings.pool_size, settings.max_concurrent_exports
-    assert sizes == {"primary": size, "read": size, "export": exports}
+    sessions = SESSION_POOL_SIZE
+    assert sizes == {"primary": sessions, "replica": sessions, "read": size, "export": exports}
 
 
 async def test_writes_through_the_read_engine_are_refused(replica_app: FastAPI) -> None:

@@ -18,6 +18,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from weather_api.db.pool import ReadPoolTimeoutError
+
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 RETRY_AFTER_S = 5
@@ -128,7 +130,7 @@ def _allowed_methods(request: Request) -> str:
 
 def database_unavailable(exc: BaseException) -> bool:
     """Errors that mean "the database cannot answer now", not "this request is wrong"."""
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | ReadPoolTimeoutError):
         return True
     if isinstance(exc, OSError):
         return _raised_by_driver(exc)
@@ -230,7 +232,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    database_errors = (DBAPIError, PoolTimeoutError, OSError, PostgresError, DriverInterfaceError)
+    database_errors = (
+        DBAPIError,
+        PoolTimeoutError,
+        ReadPoolTimeoutError,
+        OSError,
+        PostgresError,
+        DriverInterfaceError,
+    )
     for exc_type in database_errors:
         app.add_exception_handler(exc_type, _database_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -75,10 +75,14 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
     LATENCY.labels(*labels).observe(seconds)
 
 
+# The routes' reads (db.pool.ReadPool), beside the engines' pools.
+READS = "read"
+
+
 def _pools(database: Database) -> dict[str, AsyncEngine]:
     pools = {"primary": database.engine}
     if database.read_engine is not database.engine:
-        pools["read"] = database.read_engine
+        pools["replica"] = database.read_engine
     if database.export_engine is not None:
         pools["export"] = database.export_engine
     return pools
@@ -107,6 +111,8 @@ def instrument(database: Database) -> None:
 
         event.listen(engine.sync_engine, "checkout", on_checkout)
         event.listen(engine.sync_engine, "checkin", on_checkin)
+    POOL_SIZE.labels(READS).set(database.reads.size)
+    database.reads.on_change = POOL_CHECKED_OUT.labels(READS).set
 
 
 def release(database: Database) -> None:
@@ -114,7 +120,7 @@ def release(database: Database) -> None:
     if directory := os.environ.get(MULTIPROC_DIR):
         multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]
         return
-    for name in _pools(database):
+    for name in (*_pools(database), READS):
         POOL_SIZE.remove(name)
         POOL_CHECKED_OUT.remove(name)
 

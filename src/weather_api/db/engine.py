@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -13,9 +12,11 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from sqlalchemy import URL, Connection, event, make_url, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -25,9 +26,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import QueuePool
-from sqlalchemy.util import await_, greenlet_spawn
+from sqlalchemy.util import await_
 
+from weather_api.db.pool import PING_AFTER_IDLE_S, ReadPool
 from weather_api.db.queries import Caches, Reader
 from weather_api.settings import Settings
 
@@ -123,11 +124,6 @@ def database_url(settings: Settings) -> str:
     return start_embedded(settings.embedded_dir)
 
 
-# A connection that answered within this long is not pinged again on checkout: under load
-# every checkout would otherwise pay a round trip for a connection used a moment ago.
-PING_AFTER_IDLE_S = 1.0
-
-
 def _checked_in(dbapi_connection: Any, record: Any) -> None:
     record.info["checked_in_at"] = time.monotonic()
 
@@ -148,11 +144,25 @@ def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         raise DisconnectionError(f"connection failed its ping: {exc!r}") from exc
 
 
+def _connect_args(settings: Settings, timeout_ms: int, application_name: str) -> dict[str, Any]:
+    """asyncpg's arguments for every connection, besides the URL's."""
+    return {
+        "timeout": 5,
+        "command_timeout": timeout_ms / 1000 + 5,
+        # JIT compiles for tens of ms on large scans; our queries are short.
+        "server_settings": {
+            "application_name": application_name,
+            "jit": "off",
+            "statement_timeout": str(timeout_ms),
+        },
+    }
+
+
 def create_engine(
     url: str,
     settings: Settings,
     *,
-    pool_size: int | None = None,
+    pool_size: int,
     max_overflow: int = 0,
     statement_timeout_ms: int | None = None,
     application_name: str = "weather-api",
@@ -160,24 +170,35 @@ def create_engine(
     timeout_ms = statement_timeout_ms or settings.statement_timeout_ms
     engine = create_async_engine(
         async_url(url),
-        pool_size=pool_size or settings.pool_size,
+        pool_size=pool_size,
         max_overflow=max_overflow,
         # _ping checks every connection on checkout, instead of pool_pre_ping.
         pool_timeout=timeout_ms / 1000,
-        connect_args={
-            "timeout": 5,
-            "command_timeout": timeout_ms / 1000 + 5,
-            # JIT compiles for tens of ms on large scans; our queries are short.
-            "server_settings": {
-                "application_name": application_name,
-                "jit": "off",
-                "statement_timeout": str(timeout_ms),
-            },
-        },
+        connect_args=_connect_args(settings, timeout_ms, application_name),
     )
     event.listen(engine.sync_engine.pool, "checkout", _ping)
     event.listen(engine.sync_engine.pool, "checkin", _checked_in)
     return engine
+
+
+# The sessions' pool of each API engine: start-up housekeeping, readiness, the data
+# version, metrics and the loads endpoints, a few short queries a second at most. The
+# routes' reads have their own pool (create_read_pool).
+SESSION_POOL_SIZE = 1
+
+
+def create_read_pool(engine: AsyncEngine, settings: Settings) -> ReadPool:
+    """The routes' reads: ``WEATHER_POOL_SIZE`` asyncpg connections to ``engine``'s
+    database, opened with the arguments its own connections get."""
+    _, url_args = engine.dialect.create_connect_args(engine.url)
+    # SQLAlchemy's own arguments, not asyncpg's.
+    for name in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+        url_args.pop(name, None)
+    timeout_ms = settings.statement_timeout_ms
+    arguments = {**url_args, **_connect_args(settings, timeout_ms, "weather-api")}
+    return ReadPool(
+        partial(asyncpg.connect, **arguments), settings.pool_size, timeout_s=timeout_ms / 1000
+    )
 
 
 # Batches a load writes at once, each on its own connection and in its own transaction: one
@@ -253,11 +274,13 @@ async def at_head(conn: AsyncConnection) -> bool:
 
 @dataclass
 class Database:
-    """The primary (loads, migrations), the engine GETs read from (a replica, if set) and
-    the one CSV exports stream from (the read database, on a pool of its own)."""
+    """The primary (loads, migrations), the engine GETs read from (a replica, if set), the
+    routes' reads (on the read engine's database, a pool of their own) and the engine CSV
+    exports stream from (the read database, on a pool of its own)."""
 
     engine: AsyncEngine
     read_engine: AsyncEngine
+    reads: ReadPool
     export_engine: AsyncEngine | None = None
 
     def __post_init__(self) -> None:
@@ -265,25 +288,16 @@ class Database:
         # anyway: without BEGIN and ROLLBACK a request makes two round trips fewer.
         reads = self.read_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._read_sessions = async_sessionmaker(reads, expire_on_commit=False)
-        # SQLAlchemy's asyncio pool lets a request that arrives while others wait take the
-        # connection just returned: with more requests than connections, some wait seconds
-        # while the rest are fast. Turns of a FIFO semaphore (asyncio's is, since Python
-        # 3.11.1), one per connection, serve them in order of arrival.
-        pool = self.read_engine.pool
-        assert isinstance(pool, QueuePool)  # create_engine's pool
-        self._read_turns = asyncio.Semaphore(pool.size())
         self._read_caches = Caches()
 
-    @asynccontextmanager
-    async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """A read session, once it is this caller's turn for a connection."""
-        async with self._read_turns, self._read_sessions() as session:
-            yield session
+    def read_session(self) -> AsyncSession:
+        """A session on the read engine (readiness), without a transaction."""
+        return self._read_sessions()
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[Reader]:
-        """The reads of a request, on a connection taken at its first read, once it is
-        this caller's turn; given back at the end."""
+        """The reads of a request, on a connection of ``reads`` taken at its first read, once
+        it is this caller's turn; given back at the end."""
         reader = Reader(self._checkout, self.read_engine.dialect, self._read_caches)
         try:
             yield reader
@@ -291,30 +305,16 @@ class Database:
             await reader.close()
 
     async def _checkout(self) -> tuple[Any, Callable[[], Awaitable[None]]]:
-        """A pooled connection's driver connection, and the call that gives it back. Taken
-        through the read engine's pool, with its ping, limits and timeout; used without a
-        transaction, as the read sessions' autocommit."""
-        await self._read_turns.acquire()
-        try:
-            pooled = await self.read_engine.raw_connection()
-        except BaseException:
-            self._read_turns.release()
-            raise
-
-        connection = pooled.driver_connection
-        assert connection is not None  # a pooled connection is open
+        """A connection of ``reads``, and the call that gives it back."""
+        connection = await self.reads.acquire()
 
         async def release() -> None:
-            try:
-                if connection.is_closed():  # broken: not back into the pool
-                    await greenlet_spawn(pooled.invalidate)
-                await greenlet_spawn(pooled.close)
-            finally:
-                self._read_turns.release()
+            self.reads.release(connection)
 
         return connection, release
 
     async def dispose(self) -> None:
+        await self.reads.close()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
