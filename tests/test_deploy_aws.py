@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cfnlint.decode.cfn_yaml import loads  # type: ignore[import-untyped]
 
-from weather_api.db.engine import LOAD_WRITERS
+from weather_api.db.engine import LOAD_WRITERS, SESSION_POOL_SIZE
 
 # Linters and container checks: minutes, not seconds; not in the fast loop.
 pytestmark = pytest.mark.slow
@@ -50,9 +50,13 @@ def test_api_tasks_trust_the_proxy_never_load_and_check_liveness() -> None:
     assert env["WEATHER_AUTOLOAD"] == "false"
     assert env["FORWARDED_ALLOW_IPS"] == {"Ref": "VpcCidr"}
     assert env["WEATHER_DB_SSL"] == "verify-full"
-    assert env["WEATHER_POOL_SIZE"] == {
-        "Fn::FindInMap": ["DatabaseConnections", {"Ref": "DatabaseInstanceClass"}, "PoolSize"]
-    }
+    for name, key in (
+        ("WEATHER_POOL_SIZE", "PoolSize"),
+        ("WEATHER_MAX_CONCURRENT_EXPORTS", "Exports"),
+    ):
+        assert env[name] == {
+            "Fn::FindInMap": ["DatabaseConnections", {"Ref": "DatabaseInstanceClass"}, key]
+        }
     assert "/health'" in api["HealthCheck"]["Command"][-1]
     assert resources["TargetGroup"]["Properties"]["HealthCheckPath"] == "/health/ready"
     parameters = template("service.yaml")["Parameters"]
@@ -85,10 +89,12 @@ def test_pools_fit_max_connections_at_six_tasks_during_a_deployment() -> None:
     budget = service["Mappings"]["DatabaseConnections"]
     assert sorted(budget) == sorted(database_classes)
     for instance_class, sizes in budget.items():
-        # 12 tasks at 200 %, each worker with its pool plus two load connections, the writers
-        # of the one load running across them all, and room for the one-off tasks (roles,
-        # migration, a load) and reserved superuser connections.
-        needed = 12 * workers * (sizes["PoolSize"] + 2) + LOAD_WRITERS + 10
+        # 12 tasks at 200 %, each worker with its read pool, its engine's sessions, two load
+        # connections and its exports' pool, the writers of the one load running across them
+        # all, and room for the one-off tasks (roles, migration, a load) and reserved
+        # superuser connections.
+        per_worker = sizes["PoolSize"] + SESSION_POOL_SIZE + 2 + sizes["Exports"]
+        needed = 12 * workers * per_worker + LOAD_WRITERS + 10
         assert needed <= sizes["MaxConnections"], instance_class
         assert sizes["AlarmAbove"] == sizes["MaxConnections"] * 8 // 10
 
