@@ -846,6 +846,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append("--no-cached")
     if args.suite != "api":
         parts += ["--suite", args.suite]
+    for name, value in args.settings:
+        parts += ["--setting", f"{name}={value}"]
     if args.write:
         parts.append("--write")
     return shlex.join(parts)
@@ -875,6 +877,13 @@ def measure(
         if cell.other_cores <= args.max_other or attempt == args.retries:
             break
     return min(runs, key=lambda c: c.other_cores)
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not (name.startswith("WEATHER_") and equals):
+        raise argparse.ArgumentTypeError(f"not WEATHER_NAME=VALUE: {text}")
+    return name, value
 
 
 def _terminate(signum: int, frame: object) -> NoReturn:
@@ -942,6 +951,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="skip the repeated reads with the response cache on",
     )
     parser.add_argument("--keep", action="store_true", help="keep a database loaded here")
+    parser.add_argument(
+        "--setting",
+        dest="settings",
+        action="append",
+        type=_setting,
+        default=[],
+        metavar="WEATHER_NAME=VALUE",
+        help="a setting of the server, over the benchmark's own (repeatable), e.g. "
+        "WEATHER_POOL_SIZE=10",
+    )
     parser.add_argument("--write", action="store_true", help=f"update the API section of {DOC}")
     args = parser.parse_args(argv)
     suite = SUITES[args.suite]
@@ -1006,7 +1025,7 @@ def serve_and_measure(
     """One server run with ``extra`` settings: every shape of ``suite`` in ``keys`` at every
     connection count, the floor first."""
     cells = []
-    with api_server(url, extra) as (base, pid):
+    with api_server(url, extra | dict(args.settings)) as (base, pid):
         watch = CpuWatch(pid, str(make_url(url).database))
         with httpx.Client(headers=dict(h.split(": ", 1) for h in headers)) as client:
             urls = resolve(base, client, keys)
