@@ -23,8 +23,7 @@ import argparse
 import asyncio
 import statistics
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -35,7 +34,6 @@ from bench.common import in_process_app
 from bench.instructions import call, per_call
 from weather_api.db.engine import Database
 from weather_api.db.models import Observation
-from weather_api.db.queries import Reader
 
 STATION = "USC00110072"
 ONE_ROW = "/api/weather?page_size=1"
@@ -70,20 +68,6 @@ def asyncpg_checkout(pool: asyncpg.Pool) -> Checkout:
         return connection, release
 
     return checkout
-
-
-def readers_on(database: Database, checkout: Checkout) -> Callable[[], Any]:
-    """The app's readers, their connections taken by ``checkout``."""
-
-    @asynccontextmanager
-    async def reader() -> AsyncIterator[Reader]:
-        reader = Reader(checkout, database.read_engine.dialect, database._read_caches)
-        try:
-            yield reader
-        finally:
-            await reader.close()
-
-    return reader
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:
@@ -134,21 +118,23 @@ async def measure(url: str, calls: int, rounds: int) -> list[tuple[str, float]]:
             finally:
                 database.reads.release(connection)
 
-        served = app.state.readers
-        by_checkout = {
+        served = database._checkout
+        by_checkout: dict[str, Checkout] = {
             "the read pool (as served)": served,
-            "SQLAlchemy's pool (before)": readers_on(database, sqlalchemy_checkout(database)),
-            "asyncpg's pool": readers_on(database, asyncpg_checkout(own_pool)),
-            "asyncpg's pool, no reset": readers_on(database, asyncpg_checkout(unreset_pool)),
+            "SQLAlchemy's pool (before)": sqlalchemy_checkout(database),
+            "asyncpg's pool": asyncpg_checkout(own_pool),
+            "asyncpg's pool, no reset": asyncpg_checkout(unreset_pool),
         }
 
-        def page_on(readers: Callable[[], Any]) -> Callable[[], Awaitable[object]]:
+        def page_on(checkout: Checkout) -> Callable[[], Awaitable[object]]:
+            """The one-row page, the app's readers taking their connection by ``checkout``."""
+
             async def page() -> object:
-                app.state.readers = readers
+                database._checkout = checkout  # type: ignore[method-assign, assignment]
                 try:
                     return await call(app, ONE_ROW)
                 finally:
-                    app.state.readers = served
+                    database._checkout = served  # type: ignore[method-assign]
 
             return page
 
@@ -160,8 +146,8 @@ async def measure(url: str, calls: int, rounds: int) -> list[tuple[str, float]]:
             ("Query: the routes' read pool (`db.pool.ReadPool`)", read_pool),
             ("Request: `/health` (the floor)", lambda: call(app, "/health")),
             *(
-                (f"Request: `{ONE_ROW}`, its read on {name}", page_on(readers))
-                for name, readers in by_checkout.items()
+                (f"Request: `{ONE_ROW}`, its read on {name}", page_on(checkout))
+                for name, checkout in by_checkout.items()
             ),
         ]
         samples: dict[str, list[float]] = {name: [] for name, _ in paths}

@@ -144,7 +144,7 @@ def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         raise DisconnectionError(f"connection failed its ping: {exc!r}") from exc
 
 
-def _connect_args(settings: Settings, timeout_ms: int, application_name: str) -> dict[str, Any]:
+def _connect_args(timeout_ms: int, application_name: str) -> dict[str, Any]:
     """asyncpg's arguments for every connection, besides the URL's."""
     return {
         "timeout": 5,
@@ -174,7 +174,7 @@ def create_engine(
         max_overflow=max_overflow,
         # _ping checks every connection on checkout, instead of pool_pre_ping.
         pool_timeout=timeout_ms / 1000,
-        connect_args=_connect_args(settings, timeout_ms, application_name),
+        connect_args=_connect_args(timeout_ms, application_name),
     )
     event.listen(engine.sync_engine.pool, "checkout", _ping)
     event.listen(engine.sync_engine.pool, "checkin", _checked_in)
@@ -195,7 +195,7 @@ def create_read_pool(engine: AsyncEngine, settings: Settings) -> ReadPool:
     for name in ("prepared_statement_cache_size", "prepared_statement_name_func"):
         url_args.pop(name, None)
     timeout_ms = settings.statement_timeout_ms
-    arguments = {**url_args, **_connect_args(settings, timeout_ms, "weather-api")}
+    arguments = {**url_args, **_connect_args(timeout_ms, "weather-api")}
     return ReadPool(
         partial(asyncpg.connect, **arguments), settings.pool_size, timeout_s=timeout_ms / 1000
     )

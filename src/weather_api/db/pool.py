@@ -2,13 +2,13 @@
 of arrival.
 
 Checking a connection out of SQLAlchemy's pool and back cost a request about 0.13 ms of the
-server's CPU under load (two greenlet switches, its bookkeeping and events), asyncpg's own
-pool about half of that (its release resets the session, or runs as a task): a fifth of a
-one-row page. The reads need none of it: they run statements without a transaction on the
-driver's connection (``db.queries.Reader``). So this pool holds the connections itself and
-keeps what the reads relied on: a bound, turns in order of arrival, a wait that ends, a
-ping after a connection sat idle, and broken connections replaced. docs/benchmarks.md, API
-against the floor, has the measurements."""
+server's CPU under load (two greenlet switches, its bookkeeping and events): a fifth of a
+one-row page. asyncpg's own pool cost as much (its release resets the session: a round
+trip), or half of it without the reset. The reads need none of it: they run statements
+without a transaction on the driver's connection (``db.queries.Reader``). So this pool
+holds the connections itself and keeps what the reads relied on: a bound, turns in order of
+arrival, a wait that ends, a ping after a connection sat idle, and broken connections
+replaced. docs/benchmarks.md, API against the floor, has the measurements."""
 
 from __future__ import annotations
 
